@@ -1,0 +1,103 @@
+"""Redis, the RQ queue and rq-scheduler, as the rest of the app sees them.
+
+Jobs carry ids, never ORM objects. Each delivery job has a deterministic id
+(`job_id(log_id, tries)`), so the sweeper can ask Redis whether a due log is
+already on its way before sending it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+
+from flask import Flask, current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq_scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "formhooks"
+DELIVER_FUNC = "webapp.delivery.jobs.deliver"
+JOB_TIMEOUT = 600  # seconds; a send is bounded far below by DELIVERY_TIMEOUT
+FAILURE_TTL = 7 * 24 * 3600
+
+
+def init_app(app: Flask) -> None:
+    """Create the Redis client (it connects lazily, on first use)."""
+    url = app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0"
+    app.extensions["formhooks.redis"] = Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30
+    )
+
+
+def redis_connection() -> Redis:
+    return current_app.extensions["formhooks.redis"]
+
+
+def delivery_queue(connection: Redis | None = None) -> Queue:
+    return Queue(QUEUE_NAME, connection=connection or redis_connection())
+
+
+def scheduler(connection: Redis | None = None, interval: float = 1.0) -> Scheduler:
+    return Scheduler(
+        queue_name=QUEUE_NAME, connection=connection or redis_connection(), interval=interval
+    )
+
+
+def job_id(log_id: int, tries: int) -> str:
+    """The id of the job that makes attempt `tries + 1` of a log's series."""
+    return f"fh-deliver-{log_id}-{tries}"
+
+
+def enqueue_deliveries(logs: Iterable[tuple[int, int]]) -> bool:
+    """Queue delivery jobs for `(log_id, tries)` pairs now, in one round trip.
+
+    Returns False when Redis could not be reached: the logs stay due in the
+    database and the sweeper queues them once Redis is back.
+    """
+    logs = list(logs)
+    if not logs:
+        return True
+    queue = delivery_queue()
+    jobs = [
+        Queue.prepare_data(
+            DELIVER_FUNC,
+            args=(log_id,),
+            job_id=job_id(log_id, tries),
+            timeout=JOB_TIMEOUT,
+            result_ttl=0,
+            failure_ttl=FAILURE_TTL,
+        )
+        for log_id, tries in logs
+    ]
+    try:
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue_many(jobs, pipeline=pipe)
+            pipe.execute()
+    except RedisError as exc:
+        log.warning("Could not queue %d deliveries (the sweeper will): %s", len(logs), exc)
+        return False
+    return True
+
+
+def schedule_delivery(log_id: int, tries: int, when: datetime) -> bool:
+    """Ask rq-scheduler to queue the next attempt of a log at `when` (aware UTC).
+
+    Returns False when Redis could not be reached (the sweeper will catch up).
+    """
+    try:
+        scheduler().enqueue_at(
+            when,
+            DELIVER_FUNC,
+            log_id,
+            job_id=job_id(log_id, tries),
+            timeout=JOB_TIMEOUT,
+            job_result_ttl=0,
+        )
+    except RedisError as exc:
+        log.warning("Could not schedule log %s (the sweeper will): %s", log_id, exc)
+        return False
+    return True

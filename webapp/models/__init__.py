@@ -1,0 +1,24 @@
+"""The data model, one module per aggregate."""
+
+from webapp.models.deliveries import FAILED, PENDING, STATUSES, SUCCESS, Attempt, DeliveryLog
+from webapp.models.forms import Form
+from webapp.models.hooks import AUTH_LEVELS, EXPORT_TYPES, Hook
+from webapp.models.submissions import Submission
+from webapp.models.users import ROLES, ApiToken, User
+
+__all__ = [
+    "AUTH_LEVELS",
+    "EXPORT_TYPES",
+    "FAILED",
+    "PENDING",
+    "ROLES",
+    "STATUSES",
+    "SUCCESS",
+    "ApiToken",
+    "Attempt",
+    "DeliveryLog",
+    "Form",
+    "Hook",
+    "Submission",
+    "User",
+]
