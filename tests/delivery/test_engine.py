@@ -1,0 +1,309 @@
+"""The delivery engine with a real Redis, a real RQ worker and real endpoints.
+
+Time is driven, never slept: a test "waits" for a retry by moving its due
+time (in the database and in rq-scheduler) into the past, as rq's own tests do.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import select, update
+
+from tests.helpers import fixture_bytes
+from webapp.delivery import queue as q
+from webapp.delivery.retries import retry_failed, retry_log
+from webapp.delivery.sweeper import sweep_due_logs
+from webapp.extensions import db
+from webapp.models import Attempt, DeliveryLog
+from webapp.models.base import utcnow
+
+
+@pytest.fixture
+def app_env(app_env):
+    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
+    app_env["DELIVERY_TIMEOUT"] = "5"
+    return app_env
+
+
+def post(client, form_uid, token, sample="nested.json", content_type="application/json"):
+    response = client.post(
+        f"/api/v1/forms/{form_uid}/submissions",
+        data=fixture_bytes(sample),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+    )
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def run_worker(app) -> None:
+    """Drain the queue with a real RQ SimpleWorker, in burst mode."""
+    with app.app_context():
+        connection = q.redis_connection()
+        SimpleWorker([q.delivery_queue(connection)], connection=connection).work(burst=True)
+
+
+def logs(app) -> list[DeliveryLog]:
+    with app.app_context():
+        rows = db.session.scalars(select(DeliveryLog).order_by(DeliveryLog.id)).all()
+        for row in rows:
+            _ = row.attempts
+        db.session.expunge_all()
+        return rows
+
+
+def fast_forward(app) -> None:
+    """Make every scheduled retry due now, then let rq-scheduler queue it."""
+    with app.app_context():
+        scheduler = q.scheduler()
+        now = utcnow()
+        db.session.execute(
+            update(DeliveryLog)
+            .where(DeliveryLog.status == "pending", DeliveryLog.next_retry_at.is_not(None))
+            .values(next_retry_at=now)
+        )
+        db.session.commit()
+        for job in scheduler.get_jobs():
+            if job.id.startswith("fh-deliver-"):
+                scheduler.change_execution_time(
+                    job, (now - timedelta(seconds=1)).replace(tzinfo=None)
+                )
+        scheduler.enqueue_jobs()
+
+
+def scheduled_retries(app) -> dict[str, float]:
+    with app.app_context():
+        return {
+            job.id: when
+            for job, when in q.scheduler().get_jobs(with_times=True)
+            if job.id.startswith("fh-deliver-")
+        }
+
+
+def test_json_hook_receives_exact_body_and_headers(app, client, make, endpoint):
+    form_uid, token = make.form()
+    hook_uid = make.hook(
+        form_uid,
+        endpoint=endpoint.url,
+        subset_fields=["household", "consent"],
+        payload_template='{"source": "formhooks", "data": %SUBMISSION%}',
+        auth_level="basic_auth",
+        username="crm",
+        password="s3cret",
+        custom_headers={"X-Api-Key": "k-123"},
+    )
+    post(client, form_uid, token)
+    run_worker(app)
+    [received] = endpoint.requests
+    assert json.loads(received["body"]) == {
+        "source": "formhooks",
+        "data": {
+            "household": {
+                "head_name": "Kofi Mensah",
+                "members": 4,
+                "water": {"source": "piped", "distance_m": 20},
+            },
+            "consent": True,
+        },
+    }
+    headers = received["headers"]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Api-Key"] == "k-123"
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"crm:s3cret").decode()
+    assert headers["User-Agent"].startswith("Formhooks/")
+    [entry] = logs(app)
+    assert headers["X-Formhooks-Delivery"] == entry.uid
+    assert (entry.status, entry.tries, entry.status_code) == ("success", 1, 200)
+    assert entry.hook_id and hook_uid
+    [attempt] = entry.attempts
+    assert (attempt.outcome, attempt.status_code, attempt.number) == ("success", 200, 1)
+    assert attempt.duration_ms is not None and attempt.message == "answer 1: 200"
+
+
+def test_xml_hook_receives_the_instance_as_received(app, client, make, endpoint):
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url, export_type="xml")
+    post(client, form_uid, token, "odk_instance.xml", "application/xml")
+    run_worker(app)
+    [received] = endpoint.requests
+    assert received["body"] == fixture_bytes("odk_instance.xml")
+    assert received["headers"]["Content-Type"] == "application/xml"
+
+
+def test_default_retry_schedule_without_sleeping(app, client, make, endpoint):
+    endpoint.statuses = [500]
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url)
+    post(client, form_uid, token)
+    expected_tries = [1, 2, 3, 4]
+    for number, delay in zip(expected_tries, [60, 600, 6000, None], strict=True):
+        run_worker(app)
+        [entry] = logs(app)
+        assert entry.tries == number
+        if delay is None:
+            assert entry.status == "failed" and entry.next_retry_at is None
+            assert scheduled_retries(app) == {}
+            break
+        assert entry.status == "pending"
+        gap = (entry.next_retry_at - entry.last_attempt_at).total_seconds()
+        assert gap == pytest.approx(delay, abs=0.01)
+        [(job_id, when)] = scheduled_retries(app).items()
+        assert job_id == q.job_id(entry.id, number)
+        assert (
+            abs(
+                when.replace(tzinfo=entry.next_retry_at.tzinfo).timestamp()
+                - entry.next_retry_at.timestamp()
+            )
+            <= 1
+        )
+        fast_forward(app)
+    assert len(endpoint.requests) == 4
+    [entry] = logs(app)
+    assert entry.status_code == 500 and "HTTP 500" in entry.message
+    assert [a.outcome for a in entry.attempts] == ["failure"] * 4
+    # Nothing more happens: no fifth try.
+    fast_forward(app)
+    run_worker(app)
+    assert len(endpoint.requests) == 4
+
+
+def test_success_after_failures_and_duplicate_jobs_do_nothing(app, client, make, endpoint):
+    endpoint.statuses = [503, 200]
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url)
+    post(client, form_uid, token)
+    run_worker(app)
+    fast_forward(app)
+    run_worker(app)
+    [entry] = logs(app)
+    assert (entry.status, entry.tries) == ("success", 2)
+    # A stray job for a finished log sends nothing.
+    with app.app_context():
+        q.enqueue_deliveries([(entry.id, 0), (entry.id, 2)])
+    run_worker(app)
+    assert len(endpoint.requests) == 2
+
+
+def test_a_retry_is_not_sent_before_it_is_due(app, client, make, endpoint):
+    endpoint.statuses = [500]
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url)
+    post(client, form_uid, token)
+    run_worker(app)
+    [entry] = logs(app)
+    with app.app_context():
+        q.enqueue_deliveries([(entry.id, 1)])  # e.g. a duplicate queued by mistake
+    run_worker(app)
+    assert len(endpoint.requests) == 1
+
+
+def test_unreachable_endpoint_fails_attempt_with_message(app, client, make):
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint="http://127.0.0.1:9/closed")
+    post(client, form_uid, token)
+    run_worker(app)
+    [entry] = logs(app)
+    assert entry.status == "pending" and entry.tries == 1 and entry.status_code is None
+    assert "refused" in entry.message.lower()
+    assert entry.attempts[0].outcome == "error"
+
+
+def test_ssrf_refusal_fails_at_once(app, make, make_app, endpoint):
+    app = make_app(SSRF_ALLOWED_NETWORKS="")
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url)
+    post(app.test_client(), form_uid, token)
+    run_worker(app)
+    [entry] = logs(app)
+    assert entry.status == "failed" and entry.tries == 1
+    assert "127.0.0.1" in entry.message and "loopback" in entry.message
+    assert endpoint.requests == []
+
+
+def test_manual_retry_starts_a_fresh_series(app, client, make, endpoint):
+    endpoint.statuses = [500] * 8 + [200, 500]
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url)
+    post(client, form_uid, token)
+    post(client, form_uid, token, "kobo_flat.json")
+    for _ in range(4):
+        run_worker(app)
+        fast_forward(app)
+    assert [e.status for e in logs(app)] == ["failed", "failed"]
+    with app.app_context():
+        first = db.session.get(DeliveryLog, logs(app)[0].id)
+        assert retry_log(first) is True
+        assert retry_log(first) is False  # already pending: nothing changes
+    run_worker(app)
+    entries = logs(app)
+    assert (entries[0].status, entries[0].tries) == ("success", 1)
+    assert len(entries[0].attempts) == 5  # the history is kept: 4 + 1
+    with app.app_context():
+        from webapp.models import Hook
+
+        assert retry_failed(db.session.get(Hook, entries[1].hook_id)) == 1
+    run_worker(app)
+    assert logs(app)[1].tries == 1 and logs(app)[1].status == "pending"
+
+
+def test_disabled_hook_parks_logs_until_enabled(app, client, make, endpoint):
+    from webapp.delivery.retries import resume_paused
+    from webapp.models import Hook
+
+    form_uid, token = make.form()
+    hook_uid = make.hook(form_uid, endpoint=endpoint.url)
+    post(client, form_uid, token)
+    with app.app_context():
+        db.session.execute(update(Hook).values(active=False))
+        db.session.commit()
+    run_worker(app)
+    [entry] = logs(app)
+    assert entry.status == "pending" and entry.next_retry_at is None and "Paused" in entry.message
+    with app.app_context():
+        hook = db.session.scalar(select(Hook).where(Hook.uid == hook_uid))
+        hook.active = True
+        db.session.commit()
+        assert resume_paused(hook) == 1
+    run_worker(app)
+    assert logs(app)[0].status == "success" and len(endpoint.requests) == 1
+
+
+def test_sweeper_requeues_lost_jobs_once(app, client, make, endpoint):
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url)
+    post(client, form_uid, token)
+    with app.app_context():
+        q.redis_connection().flushdb()  # Redis restarted empty: the job is gone
+        later = utcnow() + timedelta(seconds=30)
+        assert sweep_due_logs(utcnow()) == 0  # not overdue beyond the grace yet
+        assert sweep_due_logs(later) == 1
+        assert sweep_due_logs(later) == 0  # queued now: not twice
+    run_worker(app)
+    assert len(endpoint.requests) == 1 and logs(app)[0].status == "success"
+
+
+def test_killed_worker_lease_expires_and_log_is_sent_again(app, client, make, endpoint):
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url)
+    post(client, form_uid, token)
+    [entry] = logs(app)
+    with app.app_context():
+        # What a worker killed mid-send leaves: a lease and an open attempt.
+        now = utcnow()
+        db.session.execute(update(DeliveryLog).values(locked_until=now + timedelta(seconds=60)))
+        db.session.add(Attempt(log_id=entry.id, number=1, started_at=now))
+        db.session.commit()
+        q.redis_connection().flushdb()
+        assert sweep_due_logs(now + timedelta(seconds=30)) == 0  # still leased
+        db.session.execute(update(DeliveryLog).values(locked_until=now - timedelta(seconds=1)))
+        db.session.commit()
+        assert sweep_due_logs(now + timedelta(seconds=30)) == 1
+    run_worker(app)
+    [entry] = logs(app)
+    assert entry.status == "success" and entry.tries == 2
+    assert [a.outcome for a in entry.attempts] == ["error", "success"]
+    assert "Interrupted" in entry.attempts[0].message

@@ -1,0 +1,48 @@
+"""RQ job entry points. Each runs inside the app (created once per process)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Flask, has_app_context
+
+from webapp.extensions import db
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_app: Flask | None = None
+
+
+def _in_app(func: Callable[[], T]) -> T:
+    """Run `func` in an app context, and leave no session state behind."""
+    global _app
+    if has_app_context():
+        try:
+            return func()
+        finally:
+            db.session.remove()
+    if _app is None:
+        from webapp import create_app
+
+        _app = create_app()
+    with _app.app_context():
+        try:
+            return func()
+        finally:
+            db.session.remove()
+
+
+def deliver(log_id: int) -> str:
+    """Make the next attempt of delivery log `log_id` (see engine.deliver_log)."""
+    from webapp.delivery.engine import deliver_log
+
+    return _in_app(lambda: deliver_log(log_id))
+
+
+def sweep() -> int:
+    """Queue due logs that Redis lost (see sweeper.sweep_due_logs)."""
+    from webapp.delivery.sweeper import sweep_due_logs
+
+    return _in_app(sweep_due_logs)

@@ -1,0 +1,87 @@
+"""The scheduler process and the periodic jobs, declared in one place.
+
+`flask --app webapp scheduler` (the Procfile's `scheduler`) registers the
+periodic jobs under stable ids derived from their definitions, cancels
+registered ones that are no longer declared, then runs rq-scheduler, which
+moves due jobs (retries and periodic jobs) to the queue every
+SCHEDULER_INTERVAL seconds (default 1 s, so a retry is late by at most ~1 s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from webapp.delivery.queue import scheduler as make_scheduler
+from webapp.models.base import utcnow
+
+log = logging.getLogger(__name__)
+PERIODIC_PREFIX = "fh-periodic-"
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    func: str
+    interval: int | None = None  # seconds
+    cron: str | None = None  # UTC
+
+    @property
+    def job_id(self) -> str:
+        definition = f"{self.func}|{self.interval}|{self.cron}"
+        return (
+            f"{PERIODIC_PREFIX}{self.name}-{hashlib.sha256(definition.encode()).hexdigest()[:10]}"
+        )
+
+
+def periodic_jobs(app: Flask) -> list[Periodic]:
+    """Every periodic job, from the app's configuration."""
+    return [
+        Periodic("sweep", "webapp.delivery.jobs.sweep", interval=app.config["SWEEP_INTERVAL"]),
+    ]
+
+
+def register_periodic_jobs(app: Flask, scheduler) -> list[str]:
+    """Make rq-scheduler hold exactly the declared periodic jobs. Returns their ids."""
+    declared = {job.job_id: job for job in periodic_jobs(app)}
+    registered = {job.id for job in scheduler.get_jobs() if job.id.startswith(PERIODIC_PREFIX)}
+    for stale in registered - declared.keys():
+        scheduler.cancel(stale)
+        scheduler.connection.delete(f"rq:job:{stale}")
+        log.info("Cancelled periodic job %s (no longer declared)", stale)
+    for job_id, job in declared.items():
+        if job_id in registered:
+            continue
+        if job.cron:
+            scheduler.cron(job.cron, job.func, id=job_id, timeout=3600)
+        else:
+            scheduler.schedule(
+                utcnow() + timedelta(seconds=1),
+                job.func,
+                interval=job.interval,
+                id=job_id,
+                timeout=3600,
+            )
+        log.info("Registered periodic job %s", job_id)
+    return sorted(declared)
+
+
+@click.command("scheduler")
+@click.option("--burst", is_flag=True, help="Move due jobs once, then exit.")
+@with_appcontext
+def scheduler_cli(burst: bool) -> None:
+    """Run rq-scheduler: retries at their due time, and the periodic jobs."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s"
+    )
+    app = current_app._get_current_object()
+    scheduler = make_scheduler(interval=app.config["SCHEDULER_INTERVAL"])
+    register_periodic_jobs(app, scheduler)
+    click.echo(f"Scheduler polling every {app.config['SCHEDULER_INTERVAL']} s", err=True)
+    scheduler.run(burst=burst)

@@ -1,0 +1,65 @@
+"""The sweeper: the database, not Redis, decides what still has to be sent.
+
+A pending log whose next try is overdue and that no worker holds is queued
+again unless Redis already has its job queued or scheduled. That covers a
+Redis restarted empty, an enqueue lost after commit, and a worker killed
+mid-send (its lease expires). Sending twice is prevented by the claim in
+`engine.claim`, so an extra job costs nothing but a skipped run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from redis.exceptions import RedisError
+from rq.job import Job
+from sqlalchemy import or_, select
+
+from webapp.delivery.queue import enqueue_deliveries, job_id, redis_connection
+from webapp.extensions import db
+from webapp.models import PENDING, DeliveryLog
+from webapp.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+# Between a commit and its enqueue there are milliseconds; leave room.
+GRACE = timedelta(seconds=5)
+BATCH = 1000
+ON_ITS_WAY = {"queued", "scheduled", "deferred"}
+
+
+def sweep_due_logs(now: datetime | None = None) -> int:
+    """Queue overdue, unleased pending logs with no live job. Returns how many."""
+    now = now or utcnow()
+    rows = db.session.execute(
+        select(DeliveryLog.id, DeliveryLog.tries)
+        .where(
+            DeliveryLog.status == PENDING,
+            DeliveryLog.next_retry_at <= now - GRACE,
+            or_(DeliveryLog.locked_until.is_(None), DeliveryLog.locked_until < now),
+        )
+        .order_by(DeliveryLog.next_retry_at)
+        .limit(BATCH)
+    ).all()
+    db.session.rollback()
+    if not rows:
+        return 0
+    connection = redis_connection()
+    try:
+        with connection.pipeline(transaction=False) as pipe:
+            for log_id, tries in rows:
+                pipe.hget(Job.key_for(job_id(log_id, tries)), "status")
+            statuses = pipe.execute()
+    except RedisError as exc:
+        log.warning("Sweeper cannot reach Redis: %s", exc)
+        return 0
+    lost = [
+        (log_id, tries)
+        for (log_id, tries), status in zip(rows, statuses, strict=True)
+        if (status.decode() if status else None) not in ON_ITS_WAY
+    ]
+    if lost and enqueue_deliveries(lost):
+        log.info("Sweeper queued %d overdue deliveries", len(lost))
+        return len(lost)
+    return 0
