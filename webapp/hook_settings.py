@@ -1,0 +1,226 @@
+"""Hook settings: one set of rules for the admin panel's forms and the API.
+
+`clean_hook_settings()` takes KoboToolbox-named fields (as the API receives
+them, and as the admin forms produce them), checks every one, and returns
+either cleaned values or errors per field. `apply_hook_settings()` writes
+cleaned values to a Hook, encrypting secrets. Nothing is changed when there
+are errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+
+from webapp.delivery.http import validate_endpoint_url
+from webapp.delivery.payloads import validate_payload_template, validate_subset_fields
+from webapp.models import AUTH_LEVELS, EXPORT_TYPES, Hook
+
+FIELDS = (
+    "name",
+    "endpoint",
+    "active",
+    "export_type",
+    "auth_level",
+    "settings",
+    "subset_fields",
+    "payload_template",
+    "email_notification",
+    "notification_emails",
+)
+MAX_NAME = 255
+MAX_HEADERS = 50
+MAX_HEADER_VALUE = 4096
+MAX_EMAILS = 20
+# RFC 7230 token characters.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}\Z")
+_RESERVED_HEADERS = {
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "host",
+    "x-formhooks-delivery",
+}
+
+Errors = dict[str, list[str]]
+
+
+def clean_hook_settings(
+    values: Mapping[str, Any], *, hook: Hook | None = None
+) -> tuple[dict[str, Any], Errors]:
+    """Check `values`; returns (cleaned, errors).
+
+    With `hook` (an update), absent fields keep the hook's value; without it
+    (a creation), `name` and `endpoint` are required. `settings.password`
+    that is absent or empty keeps the stored password.
+    """
+    errors: Errors = {}
+    cleaned: dict[str, Any] = {}
+
+    def error(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    unknown = sorted(set(values) - set(FIELDS) - {"uid"})
+    for field in unknown:
+        error(field, "Unknown field.")
+
+    def current(field: str, default: Any) -> Any:
+        if field in values:
+            return values[field]
+        return getattr(hook, field) if hook is not None else default
+
+    if "name" in values or hook is None:
+        name = values.get("name")
+        if not isinstance(name, str) or not name.strip():
+            error("name", "Enter a name.")
+        elif len(name.strip()) > MAX_NAME:
+            error("name", f"At most {MAX_NAME} characters.")
+        else:
+            cleaned["name"] = name.strip()
+
+    if "endpoint" in values or hook is None:
+        endpoint = values.get("endpoint")
+        endpoint = endpoint.strip() if isinstance(endpoint, str) else endpoint
+        # A host written as an internal IP address is refused now, not at send time.
+        problems = validate_endpoint_url(
+            endpoint, allowed_networks=current_app.config["SSRF_ALLOWED_NETWORKS"]
+        )
+        if problems:
+            errors.setdefault("endpoint", []).extend(problems)
+        else:
+            cleaned["endpoint"] = endpoint
+
+    for field in ("active", "email_notification"):
+        if field in values:
+            if isinstance(values[field], bool):
+                cleaned[field] = values[field]
+            else:
+                error(field, "Must be true or false.")
+
+    export_type = current("export_type", "json")
+    if export_type not in EXPORT_TYPES:
+        error("export_type", "Choose json or xml.")
+    elif "export_type" in values:
+        cleaned["export_type"] = export_type
+
+    auth_level = current("auth_level", "no_auth")
+    if auth_level not in AUTH_LEVELS:
+        error("auth_level", "Choose no_auth or basic_auth.")
+    elif "auth_level" in values:
+        cleaned["auth_level"] = auth_level
+
+    if "settings" in values:
+        _clean_settings(values["settings"], auth_level, hook, cleaned, error)
+    elif hook is None and auth_level == "basic_auth":
+        error("settings", "Basic auth needs a username.")
+
+    if "subset_fields" in values:
+        tags = values["subset_fields"]
+        problems = validate_subset_fields(tags)
+        if problems:
+            errors.setdefault("subset_fields", []).extend(problems)
+        else:
+            cleaned["subset_fields"] = list(dict.fromkeys(tags))
+
+    template = current("payload_template", None)
+    if template is not None and not isinstance(template, str):
+        error("payload_template", "Must be text.")
+    elif "payload_template" in values or "export_type" in values:
+        template = template if template and template.strip() else None
+        problems = validate_payload_template(template, export_type)
+        if problems:
+            errors.setdefault("payload_template", []).extend(problems)
+        elif "payload_template" in values:
+            cleaned["payload_template"] = template
+
+    if "notification_emails" in values:
+        _clean_emails(values["notification_emails"], cleaned, error)
+
+    return ({} if errors else cleaned), errors
+
+
+def _clean_settings(settings, auth_level, hook, cleaned, error) -> None:
+    if not isinstance(settings, Mapping):
+        error("settings", "Must be an object with username, password and custom_headers.")
+        return
+    for key in sorted(set(settings) - {"username", "password", "custom_headers"}):
+        error("settings", f"Unknown setting {key!r}.")
+    username = settings.get("username", hook.username if hook else "")
+    password = settings.get("password")
+    if not isinstance(username, str) or len(username) > 255 or ":" in username:
+        error("settings", "The username must be text of at most 255 characters, without ':'.")
+    elif "username" in settings:
+        cleaned["username"] = username
+    if password is not None and not isinstance(password, str):
+        error("settings", "The password must be text.")
+    elif password:
+        cleaned["password"] = password
+    has_password = bool(password) or bool(hook and hook.password_encrypted)
+    if auth_level == "basic_auth" and (not username or not has_password):
+        error("settings", "Basic auth needs a username and a password.")
+    if "custom_headers" in settings:
+        headers = settings["custom_headers"]
+        problems = header_problems(headers)
+        for problem in problems:
+            error("settings", problem)
+        if not problems:
+            cleaned["custom_headers"] = dict(headers)
+
+
+def header_problems(headers: Any) -> list[str]:
+    """Messages for bad custom headers; [] when they are all usable."""
+    if not isinstance(headers, Mapping):
+        return ["custom_headers must be an object of header names to values."]
+    if len(headers) > MAX_HEADERS:
+        return [f"At most {MAX_HEADERS} custom headers."]
+    problems = []
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            problems.append(
+                f"Header name {name!r} is not valid (letters, digits and - only; no spaces, "
+                "colons or line breaks)."
+            )
+        elif name.lower() in _RESERVED_HEADERS:
+            problems.append(f"Header {name!r} is set by Formhooks and cannot be changed.")
+        if not isinstance(value, str):
+            problems.append(f"The value of header {name!r} must be text.")
+        elif "\r" in value or "\n" in value or "\x00" in value:
+            problems.append(f"The value of header {name!r} must not contain line breaks.")
+        elif len(value) > MAX_HEADER_VALUE:
+            problems.append(f"The value of header {name!r} is too long.")
+    return problems
+
+
+def _clean_emails(emails, cleaned, error) -> None:
+    if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+        error("notification_emails", "Must be a list of email addresses.")
+        return
+    if len(emails) > MAX_EMAILS:
+        error("notification_emails", f"At most {MAX_EMAILS} addresses.")
+        return
+    normalized, valid = [], True
+    for email in emails:
+        try:
+            normalized.append(validate_email(email.strip(), check_deliverability=False).normalized)
+        except EmailNotValidError as exc:
+            error("notification_emails", f"{email!r}: {exc}")
+            valid = False
+    if valid:
+        cleaned["notification_emails"] = list(dict.fromkeys(normalized))
+
+
+def apply_hook_settings(hook: Hook, cleaned: Mapping[str, Any]) -> None:
+    """Write cleaned values (from clean_hook_settings) to `hook`."""
+    for field, value in cleaned.items():
+        if field == "password":
+            hook.password = value
+        elif field == "custom_headers":
+            hook.custom_headers = value
+        else:
+            setattr(hook, field, value)
+    if hook.auth_level == "no_auth" and "auth_level" in cleaned:
+        hook.password = ""  # keep no secret that is not used
