@@ -32,7 +32,7 @@ DUE_TOLERANCE = timedelta(seconds=1)
 
 def lease_seconds() -> float:
     """How long a claim holds: beyond any send bounded by DELIVERY_TIMEOUT."""
-    return current_app.config["DELIVERY_TIMEOUT"] * 2 + 10
+    return current_app.config["DELIVERY_TIMEOUT"] * 2 + 5
 
 
 def get_sender() -> Sender:

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
+from redis.exceptions import RedisError
+from rq_scheduler import Scheduler
 
-from webapp.delivery.queue import scheduler as make_scheduler
+from webapp.delivery.queue import QUEUE_NAME, redis_connection
 from webapp.models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -72,16 +75,49 @@ def register_periodic_jobs(app: Flask, scheduler) -> list[str]:
     return sorted(declared)
 
 
+class FormhooksScheduler(Scheduler):
+    """rq-scheduler that also keeps the periodic jobs registered.
+
+    Every REREGISTER_EVERY seconds it checks that the declared periodic jobs
+    are still there, so a Redis restarted empty gets them back without a
+    restart of this process.
+    """
+
+    REREGISTER_EVERY = 10.0
+
+    def __init__(self, app: Flask, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.app = app
+        self._next_check = 0.0
+
+    def enqueue_jobs(self):
+        if time.monotonic() >= self._next_check:
+            register_periodic_jobs(self.app, self)
+            self._next_check = time.monotonic() + self.REREGISTER_EVERY
+        return super().enqueue_jobs()
+
+
 @click.command("scheduler")
 @click.option("--burst", is_flag=True, help="Move due jobs once, then exit.")
 @with_appcontext
 def scheduler_cli(burst: bool) -> None:
-    """Run rq-scheduler: retries at their due time, and the periodic jobs."""
+    """Run rq-scheduler: retries at their due time, and the periodic jobs.
+
+    Survives Redis outages: on a connection error it waits and starts again.
+    """
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s scheduler %(levelname)s %(message)s"
     )
     app = current_app._get_current_object()
-    scheduler = make_scheduler(interval=app.config["SCHEDULER_INTERVAL"])
-    register_periodic_jobs(app, scheduler)
-    click.echo(f"Scheduler polling every {app.config['SCHEDULER_INTERVAL']} s", err=True)
-    scheduler.run(burst=burst)
+    interval = app.config["SCHEDULER_INTERVAL"]
+    click.echo(f"Scheduler polling every {interval} s", err=True)
+    while True:
+        scheduler = FormhooksScheduler(
+            app, queue_name=QUEUE_NAME, connection=redis_connection(), interval=interval
+        )
+        try:
+            scheduler.run(burst=burst)
+            return
+        except RedisError as exc:
+            log.warning("Redis unreachable (%s); trying again in 1 s", exc)
+            time.sleep(1)

@@ -24,7 +24,7 @@ from webapp.models.base import utcnow
 log = logging.getLogger(__name__)
 
 # Between a commit and its enqueue there are milliseconds; leave room.
-GRACE = timedelta(seconds=5)
+GRACE = timedelta(seconds=2)
 BATCH = 1000
 ON_ITS_WAY = {"queued", "scheduled", "deferred"}
 
