@@ -1,0 +1,20 @@
+"""The JSON management API under /api/v1 (SPEC §7); see docs/api.md.
+
+One blueprint, `api`: common.py (token auth, errors, URLs), forms.py,
+hooks.py, logs.py, openapi.py. The webhook URL (POST .../submissions) is
+webapp/ingest's, on the same path as the API's GET of submissions.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the API blueprint, exempt from CSRF (it takes no cookies, only tokens)."""
+    from webapp.api import forms, hooks, logs, openapi  # noqa: F401  (routes on bp)
+    from webapp.api.common import bp
+    from webapp.extensions import csrf
+
+    csrf.exempt(bp)
+    app.register_blueprint(bp)

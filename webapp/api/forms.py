@@ -1,0 +1,115 @@
+"""Forms and their stored submissions: `/api/v1/forms...` (SPEC §7)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
+
+from webapp.api.common import api_user, bp, get_form, invalid, json_body
+from webapp.api.pagination import paginate
+from webapp.api.serializers import form_json, forms_json, submission_json
+from webapp.extensions import db
+from webapp.models import Form, Submission
+
+MAX_NAME = 255
+# Sent back unchanged by clients that PATCH what they GET: ignored, as DRF does.
+READ_ONLY_FIELDS = frozenset(
+    {
+        "uid",
+        "url",
+        "ingest_url",
+        "ingest_token",
+        "owner",
+        "hook_count",
+        "submission_count",
+        "date_created",
+        "date_modified",
+    }
+)
+
+
+def clean_form(values: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+    """The writable fields of a form (only `name`); 400 with errors per field."""
+    errors: dict[str, list[str]] = {}
+    for field in sorted(set(values) - READ_ONLY_FIELDS - {"name"}):
+        errors[field] = ["Unknown field."]
+    cleaned: dict[str, Any] = {}
+    if "name" in values or creating:
+        name = values.get("name")
+        if not isinstance(name, str) or not name.strip():
+            errors["name"] = ["Enter a name."]
+        elif len(name.strip()) > MAX_NAME:
+            errors["name"] = [f"At most {MAX_NAME} characters."]
+        else:
+            cleaned["name"] = name.strip()
+    if errors:
+        invalid(errors)
+    return cleaned
+
+
+@bp.get("/forms")
+def form_list():
+    query = (
+        select(Form)
+        .options(joinedload(Form.owner))
+        .order_by(Form.date_created.desc(), Form.id.desc())
+    )
+    return paginate(
+        query,
+        lambda rows: forms_json([row[0] for row in rows]),
+        count_query=select(func.count()).select_from(Form),
+    )
+
+
+@bp.post("/forms")
+def form_create():
+    """Create a form owned by the token's user; 201 with the form."""
+    cleaned = clean_form(json_body(), creating=True)
+    form = Form(name=cleaned["name"], owner=api_user())
+    db.session.add(form)
+    db.session.commit()
+    body = form_json(form)
+    return body, 201, {"Location": body["url"]}
+
+
+@bp.get("/forms/<form_uid>")
+def form_detail(form_uid: str):
+    return form_json(get_form(form_uid))
+
+
+@bp.patch("/forms/<form_uid>")
+def form_update(form_uid: str):
+    form = get_form(form_uid)
+    for field, value in clean_form(json_body(), creating=False).items():
+        setattr(form, field, value)
+    db.session.commit()
+    return form_json(form)
+
+
+@bp.delete("/forms/<form_uid>")
+def form_delete(form_uid: str):
+    """Delete a form with its hooks, submissions and logs (database cascades)."""
+    db.session.delete(get_form(form_uid))
+    db.session.commit()
+    return Response(status=204)
+
+
+@bp.get("/forms/<form_uid>/submissions")
+def submission_list(form_uid: str):
+    """The form's submissions, newest first (GET; POST here is the webhook)."""
+    form = get_form(form_uid)
+    query = (
+        select(Submission)
+        .where(Submission.form_id == form.id)
+        .order_by(Submission.created_at.desc(), Submission.id.desc())
+    )
+    return paginate(
+        query,
+        lambda rows: [submission_json(row[0]) for row in rows],
+        count_query=select(func.count())
+        .select_from(Submission)
+        .where(Submission.form_id == form.id),
+    )
