@@ -47,6 +47,11 @@ def periodic_jobs(app: Flask) -> list[Periodic]:
     """Every periodic job, from the app's configuration."""
     return [
         Periodic("sweep", "webapp.delivery.jobs.sweep", interval=app.config["SWEEP_INTERVAL"]),
+        Periodic(
+            "failure-report",
+            "webapp.reports.jobs.send_due_reports",
+            cron=app.config["FAILURE_REPORT_CRON"],
+        ),
     ]
 
 

@@ -22,6 +22,8 @@ class DeliveryLog(db.Model):
     `tries` counts the attempts of the current series (a manual retry starts a
     new series at 0). `next_retry_at` is when the next attempt is due while
     `pending`; `locked_until` is the lease of the worker sending it now.
+    `reported_at` is when a final failure was emailed (webapp.reports);
+    `report_claimed_until` is the lease of the report run emailing it now.
     """
 
     __tablename__ = "delivery_logs"
@@ -51,6 +53,7 @@ class DeliveryLog(db.Model):
     last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    report_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     hook: Mapped[Hook] = relationship()
     submission: Mapped[Submission] = relationship()
