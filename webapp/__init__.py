@@ -21,11 +21,15 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     """
     from webapp import cli, health
     from webapp.admin import init_app as init_admin
+    from webapp.admin.i18n import init_i18n
+    from webapp.admin.security import init_security
+    from webapp.api import init_app as init_api
     from webapp.config import load_config
     from webapp.crypto import SecretBox
     from webapp.delivery import queue
     from webapp.extensions import csrf, db, login_manager, mail, migrate
     from webapp.ingest import bp as ingest_bp
+    from webapp.reports import init_app as init_reports
 
     project_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
@@ -51,11 +55,15 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     login_manager.init_app(app)
     mail.init_app(app)
     queue.init_app(app)
+    init_i18n(app)  # Flask-Babel: admin pages and emails
+    init_security(app)  # security headers, session lifetime
     _sqlite_pragmas(app)
 
     app.register_blueprint(ingest_bp)
     app.register_blueprint(health.bp)
+    init_api(app)
     init_admin(app)
+    init_reports(app)
     cli.init_app(app)
     return app
 

@@ -1,24 +1,54 @@
-"""The server-rendered admin panel: blueprints and login wiring."""
+"""The server-rendered admin panel: blueprints, login wiring, error pages.
+
+Blueprints (one module each): auth, dashboard, forms, submissions, hooks,
+logs, users, profile. Every page except the login page needs a logged-in
+user; every POST that changes data needs an editor or an admin
+(`webapp.admin.permissions`). Templates live in templates/<blueprint>/.
+"""
 
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
-from webapp.extensions import db, login_manager
+from webapp.extensions import login_manager
 
 
 def init_app(app: Flask) -> None:
-    from webapp.admin import auth, dashboard
-    from webapp.models import User
+    """Register the admin blueprints, the login manager and the error pages."""
+    from webapp.admin import (
+        auth,
+        dashboard,
+        errors,
+        forms,
+        hooks,
+        logs,
+        profile,
+        submissions,
+        users,
+    )
+    from webapp.admin.sessions import load_user
 
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Please log in to see this page."
+    login_manager.login_message = _l("Please log in to see this page.")
     login_manager.login_message_category = "info"
+    login_manager.user_loader(load_user)
 
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.is_active else None
+    for module in (auth, dashboard, forms, submissions, hooks, logs, users, profile):
+        app.register_blueprint(module.bp)
+    errors.init_app(app)
+    app.context_processor(_template_context)
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(dashboard.bp)
+
+def _template_context() -> dict:
+    """What every template may use: the user's rights and the page's language."""
+    from flask_babel import get_locale
+    from flask_login import current_user
+
+    user = current_user
+    logged_in = bool(user and user.is_authenticated)
+    return {
+        "can_edit": logged_in and user.can_edit,
+        "is_admin": logged_in and user.is_admin,
+        "current_language": str(get_locale() or "en"),
+    }

@@ -1,24 +1,67 @@
-"""The dashboard: the first page after logging in."""
+"""The dashboard: deliveries lately, what needs attention, background processes."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_login import login_required
+from datetime import timedelta
+
+from flask import Blueprint, current_app, render_template
 from sqlalchemy import func, select
 
+from webapp.admin import charts, queries
+from webapp.admin.permissions import protect
+from webapp.admin.status import queue_health
+from webapp.admin.webforms import ConfirmForm
+from webapp.delivery.queue import redis_connection
 from webapp.extensions import db
-from webapp.models import DeliveryLog, Form
+from webapp.models import FAILED, DeliveryLog, Form
+from webapp.models.base import utcnow
 
 bp = Blueprint("dashboard", __name__)
+protect(bp)
+
+CHART_DAYS = 7
 
 
 @bp.get("/")
-@login_required
 def index():
-    counts = dict(
-        db.session.execute(
-            select(DeliveryLog.status, func.count()).group_by(DeliveryLog.status)
-        ).all()
+    """Counts over 24 h and 7 days, failures and disabled hooks, process health."""
+    now = utcnow()
+    daily = queries.daily_status_counts(now - timedelta(days=CHART_DAYS))
+    days = queries.days_back(now.date(), CHART_DAYS)
+    week = queries.empty_counts()
+    for counts in daily.values():
+        for status, count in counts.items():
+            week[status] += count
+    return render_template(
+        "dashboard/index.html",
+        forms_count=db.session.scalar(select(func.count()).select_from(Form)),
+        last_day=queries.status_counts_since(now - timedelta(hours=24)),
+        week=week,
+        chart=charts.daily_bars(days, daily),
+        failed_total=db.session.scalar(
+            select(func.count()).select_from(DeliveryLog).where(DeliveryLog.status == FAILED)
+        ),
+        failing=queries.failing_hooks(),
+        disabled=queries.disabled_hooks(),
+        health=queue_health(redis_connection()),
+        reports=_reports_panel(),
+        action_form=ConfirmForm(),
     )
-    forms = db.session.scalar(select(func.count()).select_from(Form))
-    return render_template("dashboard/index.html", counts=counts, forms=forms)
+
+
+def _reports_panel() -> dict:
+    """The failure-report buttons and mail notice, if the reports module provides them."""
+    views = current_app.view_functions
+    status = None
+    try:
+        from webapp import reports
+
+        mail_status = getattr(reports, "mail_status", None)
+        status = mail_status(current_app._get_current_object()) if mail_status else None
+    except Exception:  # the reports module is optional here; never break the dashboard
+        current_app.logger.exception("webapp.reports.mail_status failed")
+    return {
+        "send_test": "reports.send_test_email" in views,
+        "send_now": "reports.send_now" in views,
+        "mail_status": status,
+    }

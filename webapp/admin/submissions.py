@@ -1,0 +1,121 @@
+"""Submissions of a form: paginated list and detail with the delivery status per hook."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from defusedxml import minidom
+from flask import Blueprint, render_template, request
+from sqlalchemy import and_, func, or_, select
+
+from webapp.admin.lookups import form_or_404, submission_or_404
+from webapp.admin.permissions import protect
+from webapp.extensions import db
+from webapp.models import DeliveryLog, Hook, Submission
+
+bp = Blueprint("submissions", __name__)
+protect(bp)
+
+PAGE_SIZE = 50
+SHOWN_BYTES = 500_000
+
+
+@bp.get("/forms/<form_uid>/submissions")
+def index(form_uid: str):
+    """Newest first, keyset-paginated on (created_at, id) like the logs."""
+    form = form_or_404(form_uid)
+    before = request.args.get("before", "")
+    stmt = select(Submission).where(Submission.form_id == form.id)
+    if before.isdigit():
+        anchor = db.session.get(Submission, int(before))
+        if anchor is not None and anchor.form_id == form.id:
+            stmt = stmt.where(
+                or_(
+                    Submission.created_at < anchor.created_at,
+                    and_(Submission.created_at == anchor.created_at, Submission.id < anchor.id),
+                )
+            )
+    stmt = stmt.order_by(Submission.created_at.desc(), Submission.id.desc()).limit(PAGE_SIZE + 1)
+    rows = list(db.session.scalars(stmt))
+    older = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
+    rows = rows[:PAGE_SIZE]
+    total = db.session.scalar(
+        select(func.count()).select_from(Submission).where(Submission.form_id == form.id)
+    )
+    return render_template(
+        "submissions/index.html",
+        form=form,
+        submissions=rows,
+        deliveries=_delivery_summary([s.id for s in rows]),
+        older=older,
+        first_page=not before,
+        total=total,
+    )
+
+
+def _delivery_summary(submission_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{submission id: {status: count}} over its logs, in one query."""
+    summary: dict[int, dict[str, int]] = {sid: {} for sid in submission_ids}
+    if submission_ids:
+        rows = db.session.execute(
+            select(DeliveryLog.submission_id, DeliveryLog.status, func.count())
+            .where(DeliveryLog.submission_id.in_(submission_ids))
+            .group_by(DeliveryLog.submission_id, DeliveryLog.status)
+        )
+        for sid, status, count in rows:
+            summary[sid][status] = count
+    return summary
+
+
+@bp.get("/forms/<form_uid>/submissions/<int:submission_id>")
+def detail(form_uid: str, submission_id: int):
+    form = form_or_404(form_uid)
+    submission = submission_or_404(form, submission_id)
+    logs = db.session.execute(
+        select(DeliveryLog, Hook)
+        .join(Hook, Hook.id == DeliveryLog.hook_id)
+        .where(DeliveryLog.submission_id == submission.id)
+        .order_by(Hook.name, Hook.id)
+    ).all()
+    return render_template(
+        "submissions/detail.html",
+        form=form,
+        submission=submission,
+        logs=logs,
+        original=pretty(submission.source_format, submission.body, submission.data),
+        current=(
+            pretty(submission.source_format, submission.current_body, submission.current_data)
+            if submission.edit_count
+            else None
+        ),
+    )
+
+
+def pretty(source_format: str, body: bytes, data: Any) -> str:
+    """The submission for reading: indented JSON, or indented XML when it parses safely."""
+    if source_format == "xml":
+        return _pretty_xml(body[:SHOWN_BYTES])
+    try:
+        return json.dumps(data, indent=2, ensure_ascii=False)[:SHOWN_BYTES]
+    except (TypeError, ValueError):
+        return body[:SHOWN_BYTES].decode("utf-8", errors="replace")
+
+
+def _pretty_xml(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace")
+    try:
+        document = minidom.parseString(body)  # defusedxml: no entities, no DTD tricks
+        _strip_blank_text(document)
+        pretty_text = document.toprettyxml(indent="  ")
+    except Exception:  # any problem (parse, depth): show it as received
+        return text
+    return "\n".join(line for line in pretty_text.splitlines() if line.strip())
+
+
+def _strip_blank_text(node) -> None:
+    for child in list(node.childNodes):
+        if child.nodeType == child.TEXT_NODE and not child.data.strip():
+            node.removeChild(child)
+        else:
+            _strip_blank_text(child)
