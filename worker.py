@@ -33,18 +33,46 @@ def run_one(index: int, burst: bool) -> None:
     """One worker process: the app, then RQ's work loop on the delivery queue."""
     from rq import SimpleWorker
 
+    from webapp.delivery import engine
     from webapp.delivery.queue import delivery_queue, redis_connection
+
+    class Worker(SimpleWorker):
+        def request_stop(self, signum, frame):
+            engine.STOP_REQUESTED = True  # a drain job in progress stops taking work
+            super().request_stop(signum, frame)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM is RQ's
     app = create_app()
     with app.app_context():
+        _asynchronous_commit(app)
         connection = redis_connection()
-        worker = SimpleWorker(
+        worker = Worker(
             [delivery_queue(connection)],
             connection=connection,
             name=f"{socket.gethostname()}.{os.getpid()}.{index}",
         )
         worker.work(burst=burst, logging_level="INFO")
+
+
+def _asynchronous_commit(app) -> None:
+    """Worker transactions on PostgreSQL commit without waiting for the disk.
+
+    A worker only moves deliveries along; a change lost in a database crash
+    makes a log be sent again, never lost (see webapp/delivery/engine.py).
+    Submissions are stored by the web process, whose commits stay synchronous.
+    """
+    from sqlalchemy import event
+
+    from webapp.extensions import db
+
+    if db.engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(db.engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO OFF")
+        dbapi_connection.commit()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from rq import SimpleWorker
 from sqlalchemy import select, update
 
 from tests.helpers import fixture_bytes
+from webapp.delivery import feed
 from webapp.delivery import queue as q
 from webapp.delivery.retries import retry_failed, retry_log
 from webapp.delivery.sweeper import sweep_due_logs
@@ -183,7 +184,10 @@ def test_success_after_failures_and_duplicate_jobs_do_nothing(app, client, make,
     assert (entry.status, entry.tries) == ("success", 2)
     # A stray job for a finished log sends nothing.
     with app.app_context():
-        q.enqueue_deliveries([(entry.id, 0), (entry.id, 2)])
+        feed.push([entry.id])
+        q.delivery_queue().enqueue_call(
+            q.DELIVER_FUNC, args=(entry.id,), job_id=q.job_id(entry.id, 2)
+        )
     run_worker(app)
     assert len(endpoint.requests) == 2
 
@@ -196,7 +200,7 @@ def test_a_retry_is_not_sent_before_it_is_due(app, client, make, endpoint):
     run_worker(app)
     [entry] = logs(app)
     with app.app_context():
-        q.enqueue_deliveries([(entry.id, 1)])  # e.g. a duplicate queued by mistake
+        feed.push([entry.id])  # e.g. a duplicate queued by mistake
     run_worker(app)
     assert len(endpoint.requests) == 1
 

@@ -6,6 +6,7 @@ and the test databases of tests/conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -34,8 +35,14 @@ class Stack:
 
     def command(self, name: str) -> list[str]:
         return {
-            "web": [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-                    "webapp:create_app()"],
+            "web": [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                "2",
+                "webapp:create_app()",
+            ],
             "worker": [sys.executable, str(ROOT / "worker.py")],
             "scheduler": [str(BIN / "flask"), "--app", "webapp", "scheduler"],
         }[name]
@@ -43,17 +50,19 @@ class Stack:
     def start(self, name: str) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (kept open by the child)
         self.processes[name] = subprocess.Popen(
-            self.command(name), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            self.command(name),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.pop(name)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
         process.wait(15)
 
     def start_all(self) -> Stack:
@@ -92,16 +101,18 @@ def stack_redis(tmp_path):
 def stack_env(app_env, stack_redis, tmp_path):
     env = dict(os.environ)
     env.update(app_env)
-    env.update({
-        "REDIS_URL": stack_redis.url,
-        "PORT": str(free_port()),
-        "SSRF_ALLOWED_NETWORKS": "127.0.0.0/8",
-        "SCHEDULER_INTERVAL": "0.2",
-        "SWEEP_INTERVAL": "1",
-        "WORKER_CONCURRENCY": "2",
-        "DELIVERY_TIMEOUT": "5",
-        "PYTHONPATH": str(ROOT),
-    })
+    env.update(
+        {
+            "REDIS_URL": stack_redis.url,
+            "PORT": str(free_port()),
+            "SSRF_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "SCHEDULER_INTERVAL": "0.2",
+            "SWEEP_INTERVAL": "1",
+            "WORKER_CONCURRENCY": "2",
+            "DELIVERY_TIMEOUT": "5",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     return env
 
 

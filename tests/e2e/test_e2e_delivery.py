@@ -29,8 +29,11 @@ EXPECTED_JSON = {
         "meta/instanceID": KOBO_ID,
     },
     "nested.json": {
-        "household": {"head_name": "Kofi Mensah", "members": 4,
-                      "water": {"source": "piped", "distance_m": 20}},
+        "household": {
+            "head_name": "Kofi Mensah",
+            "members": 4,
+            "water": {"source": "piped", "distance_m": 20},
+        },
         "meta": {"instanceID": "uuid:1c7a9e02-3d4b-4f6a-b8e1-5f0d2c9a7b64"},
     },
     "odk_instance.xml": {
@@ -50,8 +53,8 @@ EXPECTED_XML = {
         "</formhub><start>2026-11-20T09:14:03.512+01:00</start><end>2026-11-20T09:21:47.020+01:00"
         "</end><today>2026-11-20</today><household><head_name>Aïssatou Diallo</head_name><members>6"
         "</members><water><source>borehole</source><distance_m>350</distance_m></water></household>"
-        "<crops>maize sorghum</crops><crop_repeat><crop_name>maize</crop_name><area_ha>1.5</area_ha>"
-        "</crop_repeat><crop_repeat><crop_name>sorghum</crop_name><area_ha>0.75</area_ha>"
+        "<crops>maize sorghum</crops><crop_repeat><crop_name>maize</crop_name>"
+        "<area_ha>1.5</area_ha></crop_repeat><crop_repeat><crop_name>sorghum</crop_name><area_ha>0.75</area_ha>"
         "</crop_repeat><location>12.6392 -8.0029 312 5</location><photo>IMG_20261120_091812.jpg"
         "</photo><comments>Puits à réparer; &lt;urgent&gt; &amp; à suivre</comments><__version__>"
         "vQ7zgU9dCkXv4NQFh6sYpC</__version__><meta><instanceID>" + KOBO_ID + "</instanceID></meta>"
@@ -86,8 +89,10 @@ CONTENT_TYPES = {
 
 def post(stack, form_uid, token, sample, **headers):
     response = requests.post(
-        f"{stack.base_url}/api/v1/forms/{form_uid}/submissions", data=fixture_bytes(sample),
-        headers={"Content-Type": CONTENT_TYPES[sample], **headers}, auth=("kobo", token),
+        f"{stack.base_url}/api/v1/forms/{form_uid}/submissions",
+        data=fixture_bytes(sample),
+        headers={"Content-Type": CONTENT_TYPES[sample], **headers},
+        auth=("kobo", token),
         timeout=10,
     )
     assert response.status_code == 201, response.text
@@ -117,17 +122,27 @@ def test_every_fixture_reaches_a_json_hook_and_an_xml_hook(app, make, stack, end
     xml_endpoint = Endpoint()
     try:
         form_uid, token = make.form()
-        make.hook(form_uid, name="CRM", endpoint=endpoint.url, subset_fields=SUBSET,
-                  payload_template=WRAPPER, auth_level="basic_auth", username="crm",
-                  password="pässword", custom_headers={"X-Api-Key": "k-123"})
+        make.hook(
+            form_uid,
+            name="CRM",
+            endpoint=endpoint.url,
+            subset_fields=SUBSET,
+            payload_template=WRAPPER,
+            auth_level="basic_auth",
+            username="crm",
+            password="pässword",
+            custom_headers={"X-Api-Key": "k-123"},
+        )
         make.hook(form_uid, name="Archive", endpoint=xml_endpoint.url, export_type="xml")
         stack.start_all()
         for number, sample in enumerate(CONTENT_TYPES, start=1):
             post(stack, form_uid, token, sample)
-            [json_request] = endpoint.wait_for(number)[number - 1:]
-            [xml_request] = xml_endpoint.wait_for(number)[number - 1:]
-            assert json.loads(json_request["body"]) == {"source": "formhooks",
-                                                         "data": EXPECTED_JSON[sample]}, sample
+            [json_request] = endpoint.wait_for(number)[number - 1 :]
+            [xml_request] = xml_endpoint.wait_for(number)[number - 1 :]
+            assert json.loads(json_request["body"]) == {
+                "source": "formhooks",
+                "data": EXPECTED_JSON[sample],
+            }, sample
             if sample == "odk_instance.xml":
                 assert xml_request["body"] == fixture_bytes(sample)
             else:
@@ -144,8 +159,9 @@ def test_every_fixture_reaches_a_json_hook_and_an_xml_hook(app, make, stack, end
         wait_until(lambda: all(r.status == "success" for r in log_rows(app)), stack=stack)
         rows = log_rows(app)
         assert len(rows) == 8
-        delivery_ids = {r["headers"]["X-Formhooks-Delivery"]
-                        for r in endpoint.requests + xml_endpoint.requests}
+        delivery_ids = {
+            r["headers"]["X-Formhooks-Delivery"] for r in endpoint.requests + xml_endpoint.requests
+        }
         assert delivery_ids == {row.uid for row in rows}
     finally:
         xml_endpoint.close()

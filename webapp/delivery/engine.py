@@ -1,26 +1,38 @@
-"""Sending one delivery log: claim, attempt, record, schedule the next try.
+"""Sending delivery logs: claim, attempt, record, schedule the next try.
 
-The database is the source of truth; Redis only says when to look. Every
-state change of a log is a conditional UPDATE, so two workers holding jobs
-for the same log never send it at the same time (at-least-once: a worker
-killed mid-send leaves a lease that expires, and the log is sent again).
+The database is the source of truth; Redis only says when to look. A log is
+claimed with a conditional UPDATE (a lease), so two workers never send it at
+the same time; a worker killed mid-send leaves a lease that expires, and the
+log is sent again (at-least-once). Work is done in batches: one UPDATE claims
+many logs, one INSERT opens their attempts, one executemany records them.
+
+Worker processes commit with PostgreSQL's asynchronous commit (worker.py):
+after a database crash the last few of their changes may be lost, which can
+only make a log be sent again, never lost. Ingest commits stay synchronous.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
 from requests.structures import CaseInsensitiveDict
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, case, insert, or_, select, update
 
-from webapp.delivery.http import DeliveryError, HTTPResult, Sender
+from webapp.delivery import feed
+from webapp.delivery.http import DeliveryError, Sender
 from webapp.delivery.payloads import PayloadError, build_payload
 from webapp.delivery.queue import schedule_delivery
 from webapp.extensions import db
-from webapp.models import FAILED, PENDING, SUCCESS, Attempt, DeliveryLog
-from webapp.models.base import utcnow
+from webapp.models import FAILED, PENDING, SUCCESS, Attempt, DeliveryLog, Form, Hook, Submission
+from webapp.models.base import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +40,8 @@ MESSAGE_LIMIT = 2000
 # A job may run a little before the time stored in the database (clocks of
 # several machines, rq-scheduler's whole-second timestamps).
 DUE_TOLERANCE = timedelta(seconds=1)
+INTERRUPTED = "Interrupted: the worker stopped during this attempt; it may have been received."
+PAUSED = "Paused: the hook is disabled; this is sent when it is enabled again."
 
 
 def lease_seconds() -> float:
@@ -36,7 +50,7 @@ def lease_seconds() -> float:
 
 
 def get_sender() -> Sender:
-    """One Sender (connection pool, SSRF guard) per process and app."""
+    """One Sender (connection pool, SSRF guard) per process and app; thread-safe."""
     sender = current_app.extensions.get("formhooks.sender")
     if sender is None:
         from webapp import __version__
@@ -45,157 +59,418 @@ def get_sender() -> Sender:
             timeout=current_app.config["DELIVERY_TIMEOUT"],
             allowed_networks=current_app.config["SSRF_ALLOWED_NETWORKS"],
             user_agent=f"Formhooks/{__version__}",
+            pool_maxsize=SEND_THREADS,
         )
         current_app.extensions["formhooks.sender"] = sender
     return sender
 
 
-def claim(log_id: int, now: datetime) -> bool:
-    """Take the lease on a pending, due, unleased log. True if this caller got it."""
-    result = db.session.execute(
+@dataclass(frozen=True)
+class Prepared:
+    """A claimed log with its attempt opened and its request built."""
+
+    log_id: int
+    log_uid: str
+    tries: int  # attempts of this series before this one
+    hook_id: int
+    attempt_id: int
+    lease: datetime
+    endpoint: str
+    body: bytes
+    headers: CaseInsensitiveDict
+    auth: tuple[str, str] | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    permanent: bool
+    status_code: int | None
+    message: str
+    duration: float = 0.0
+
+
+def prepare(
+    log_ids: Iterable[int], *, has_room: Callable[[int], bool] | None = None
+) -> tuple[list[Prepared], list[int]]:
+    """Claim the due, unleased, pending logs among `log_ids` and open their attempts.
+
+    Logs of a disabled hook are parked, logs out of tries are failed, and logs
+    whose hook has no room (`has_room(hook_id)` is False) are released again:
+    returned second, for the caller to put back in the feed. Commits.
+    """
+    now = utcnow()
+    lease = now + timedelta(seconds=lease_seconds())
+    claimed = db.session.execute(
         update(DeliveryLog)
         .where(
-            DeliveryLog.id == log_id,
+            DeliveryLog.id.in_(list(log_ids)),
             DeliveryLog.status == PENDING,
             DeliveryLog.next_retry_at <= now + DUE_TOLERANCE,
             or_(DeliveryLog.locked_until.is_(None), DeliveryLog.locked_until < now),
         )
-        .values(locked_until=now + timedelta(seconds=lease_seconds()))
+        .values(
+            locked_until=lease,
+            # An expired lease means a worker died holding this log: say so, and
+            # let the RETURNING tell us which logs may have an attempt left open.
+            message=case(
+                (DeliveryLog.locked_until.is_not(None), INTERRUPTED), else_=DeliveryLog.message
+            ),
+        )
+        .returning(
+            DeliveryLog.id,
+            DeliveryLog.uid,
+            DeliveryLog.tries,
+            DeliveryLog.hook_id,
+            DeliveryLog.submission_id,
+            DeliveryLog.message,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not claimed:
+        db.session.commit()
+        return [], []
+    hooks = _load_hooks({row.hook_id for row in claimed})
+    tries = {row.id: row.tries for row in claimed}
+    suspects = [row.id for row in claimed if row.message == INTERRUPTED]
+    if suspects:
+        tries = _close_interrupted_attempts(tries, suspects)
+    max_tries = len(current_app.config["RETRY_DELAYS"]) + 1
+    ready, parked, exhausted, released = [], [], [], []
+    for row in claimed:
+        hook = hooks[row.hook_id]
+        if not hook["active"]:
+            parked.append(row.id)
+        elif tries[row.id] >= max_tries:
+            exhausted.append(row.id)
+        elif has_room is not None and not has_room(row.hook_id):
+            released.append(row.id)
+        else:
+            ready.append(row)
+    _set_logs(parked, next_retry_at=None, locked_until=None, message=PAUSED)
+    _set_logs(released, locked_until=None)
+    _set_logs(
+        exhausted,
+        status=FAILED,
+        next_retry_at=None,
+        locked_until=None,
+        message=INTERRUPTED,
+        date_modified=now,
+    )
+    prepared, broken = _open_attempts(ready, hooks, tries, lease, now)
+    db.session.commit()
+    if broken:
+        record(broken)
+    return prepared, released
+
+
+def _load_hooks(hook_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """The settings of each hook, secrets decrypted, read once per batch."""
+    rows = db.session.execute(
+        select(Hook, Form.uid).join(Form, Form.id == Hook.form_id).where(Hook.id.in_(hook_ids))
+    ).all()
+    hooks = {}
+    for hook, form_uid in rows:
+        headers = CaseInsensitiveDict()
+        headers.update(hook.custom_headers)
+        hooks[hook.id] = {
+            "active": hook.active,
+            "endpoint": hook.endpoint,
+            "export_type": hook.export_type,
+            "subset_fields": hook.subset_fields or [],
+            "payload_template": hook.payload_template,
+            "headers": headers,
+            "auth": hook.basic_auth,
+            "form_uid": form_uid,
+        }
+        db.session.expunge(hook)  # keep the identity map empty: memory stays flat
+    return hooks
+
+
+def _close_interrupted_attempts(tries: dict[int, int], suspects: list[int]) -> dict[int, int]:
+    """An attempt left open by a killed worker counts as a failed try."""
+    stale = db.session.execute(
+        select(Attempt.id, Attempt.log_id).where(
+            Attempt.log_id.in_(suspects), Attempt.outcome.is_(None)
+        )
+    ).all()
+    if not stale:
+        return tries
+    db.session.execute(
+        update(Attempt)
+        .where(Attempt.id.in_([row.id for row in stale]))
+        .values(outcome="error", message=INTERRUPTED)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
-        db.session.rollback()
-        return False
-    return True
-
-
-def deliver_log(log_id: int) -> str:
-    """Make the next attempt of a log if it is due and nobody else is on it.
-
-    Returns what happened: "skipped" (not due, taken, or finished), "paused"
-    (hook disabled), "success", "retry" (next try scheduled) or "failed".
-    """
-    now = utcnow()
-    if not claim(log_id, now):
-        return "skipped"
-    entry = db.session.get(DeliveryLog, log_id)
-    hook, submission = entry.hook, entry.submission
-    max_tries = len(current_app.config["RETRY_DELAYS"]) + 1
-    if not hook.active:
-        entry.locked_until = None
-        entry.next_retry_at = None
-        entry.message = "Paused: the hook is disabled; this is sent when it is enabled again."
-        db.session.commit()
-        return "paused"
-    _close_interrupted_attempts(entry)
-    if entry.tries >= max_tries:
-        return _finish(
-            entry,
-            None,
-            ok=False,
-            permanent=True,
-            status_code=entry.status_code,
-            message=entry.message,
-        )
-    attempt = Attempt(log=entry, number=entry.tries + 1, started_at=now)
-    db.session.add(attempt)
-    db.session.commit()
-
-    try:
-        body, content_type = build_payload(
-            source_format=submission.source_format,
-            body=submission.body,
-            data=submission.data,
-            form_uid=hook.form.uid,
-            export_type=hook.export_type,
-            subset_fields=hook.subset_fields or [],
-            payload_template=hook.payload_template,
-        )
-    except PayloadError as exc:
-        return _finish(
-            entry,
-            attempt,
-            ok=False,
-            permanent=True,
-            status_code=None,
-            message=f"Could not build the payload: {exc}",
-        )
-    headers = CaseInsensitiveDict({"Content-Type": content_type})
-    headers.update(hook.custom_headers)
-    headers["X-Formhooks-Delivery"] = entry.uid
-    try:
-        result: HTTPResult = get_sender().post(
-            hook.endpoint, body, headers=headers, auth=hook.basic_auth
-        )
-    except DeliveryError as exc:
-        return _finish(
-            entry,
-            attempt,
-            ok=False,
-            permanent=exc.permanent,
-            status_code=None,
-            message=str(exc),
-            duration=exc.duration,
-        )
-    message = result.excerpt if result.ok else f"HTTP {result.status_code}: {result.excerpt}"
-    return _finish(
-        entry,
-        attempt,
-        ok=result.ok,
-        permanent=False,
-        status_code=result.status_code,
-        message=message,
-        duration=result.duration,
+    tries = dict(tries)
+    for row in stale:
+        tries[row.log_id] += 1
+    db.session.execute(
+        update(DeliveryLog),
+        [
+            {"id": log_id, "tries": tries[log_id], "message": INTERRUPTED}
+            for log_id in {row.log_id for row in stale}
+        ],
     )
+    return tries
 
 
-def _close_interrupted_attempts(entry: DeliveryLog) -> None:
-    """An attempt left open by a killed worker counts as a failed try."""
-    for stale in db.session.scalars(
-        select(Attempt).where(Attempt.log_id == entry.id, Attempt.outcome.is_(None))
-    ):
-        stale.outcome = "error"
-        stale.message = (
-            "Interrupted: the worker stopped during this attempt; it may have been received."
+def _set_logs(log_ids: list[int], **values: Any) -> None:
+    if log_ids:
+        db.session.execute(
+            update(DeliveryLog)
+            .where(DeliveryLog.id.in_(log_ids))
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
-        entry.tries += 1
-        entry.message = stale.message
 
 
-def _finish(
-    entry: DeliveryLog,
-    attempt: Attempt | None,
-    *,
-    ok: bool,
-    permanent: bool,
-    status_code: int | None,
-    message: str,
-    duration: float = 0.0,
-) -> str:
-    """Record the attempt's outcome and decide the log's next state, in one commit."""
+def _open_attempts(rows, hooks, tries, lease, now):
+    """Build each request and insert its attempt row (before any HTTP call)."""
+    bodies = (
+        {
+            sub.id: sub
+            for sub in db.session.execute(
+                select(
+                    Submission.id, Submission.source_format, Submission.body, Submission.data
+                ).where(Submission.id.in_({row.submission_id for row in rows}))
+            )
+        }
+        if rows
+        else {}
+    )
+    built = []
+    for row in rows:
+        hook, submission = hooks[row.hook_id], bodies[row.submission_id]
+        try:
+            body, content_type = build_payload(
+                source_format=submission.source_format,
+                body=submission.body,
+                data=submission.data,
+                form_uid=hook["form_uid"],
+                export_type=hook["export_type"],
+                subset_fields=hook["subset_fields"],
+                payload_template=hook["payload_template"],
+            )
+            error = None
+        except PayloadError as exc:
+            body, content_type, error = b"", "", f"Could not build the payload: {exc}"
+        built.append((row, body, content_type, error))
+    attempt_ids = (
+        db.session.scalars(
+            insert(Attempt).returning(Attempt.id, sort_by_parameter_order=True),
+            [
+                {"log_id": row.id, "number": tries[row.id] + 1, "started_at": now, "message": ""}
+                for row, *_ in built
+            ],
+        ).all()
+        if built
+        else []
+    )
+    prepared, broken = [], []
+    for (row, body, content_type, error), attempt_id in zip(built, attempt_ids, strict=True):
+        hook = hooks[row.hook_id]
+        headers = CaseInsensitiveDict({"Content-Type": content_type})
+        headers.update(hook["headers"])
+        headers["X-Formhooks-Delivery"] = row.uid
+        item = Prepared(
+            row.id,
+            row.uid,
+            tries[row.id],
+            row.hook_id,
+            attempt_id,
+            lease,
+            hook["endpoint"],
+            body,
+            headers,
+            hook["auth"],
+        )
+        if error:
+            broken.append((item, Outcome(False, True, None, error)))
+        else:
+            prepared.append(item)
+    return prepared, broken
+
+
+def send(item: Prepared, sender: Sender) -> Outcome:
+    """Make the HTTP attempt (any thread). Never raises for delivery problems."""
+    try:
+        result = sender.post(item.endpoint, item.body, headers=item.headers, auth=item.auth)
+    except DeliveryError as exc:
+        return Outcome(False, exc.permanent, None, str(exc), exc.duration)
+    except Exception as exc:  # a bug must fail the attempt, not the batch
+        log.exception("Unexpected error sending log %s", item.log_id)
+        return Outcome(False, False, None, f"Internal error: {exc.__class__.__name__}")
+    message = result.excerpt if result.ok else f"HTTP {result.status_code}: {result.excerpt}"
+    return Outcome(result.ok, False, result.status_code, message, result.duration)
+
+
+_LOG_RESULT = (
+    update(DeliveryLog)
+    .where(
+        DeliveryLog.id == bindparam("b_id"),
+        DeliveryLog.locked_until == bindparam("b_lease", type_=UTCDateTime),
+    )
+    .values(
+        status=bindparam("b_status"),
+        tries=bindparam("b_tries"),
+        status_code=bindparam("b_code"),
+        message=bindparam("b_message"),
+        next_retry_at=bindparam("b_next", type_=UTCDateTime),
+        last_attempt_at=bindparam("b_end", type_=UTCDateTime),
+        date_modified=bindparam("b_end", type_=UTCDateTime),
+        locked_until=None,
+    )
+)
+
+
+def record(results: list[tuple[Prepared, Outcome]]) -> dict[int, str]:
+    """Complete the attempts and move each log on: success, next try, or failed.
+
+    A log whose lease is no longer ours (it expired and another worker took
+    it) keeps the other worker's state; the attempt is still recorded.
+    Returns {log_id: "success" | "retry" | "failed"}.
+    """
+    if not results:
+        return {}
     end = utcnow()
-    message = message[:MESSAGE_LIMIT]
-    if attempt is not None:
-        attempt.duration_ms = round(duration * 1000)
-        attempt.status_code = status_code
-        attempt.outcome = "success" if ok else ("failure" if status_code else "error")
-        attempt.message = message
-        entry.tries += 1
-        entry.last_attempt_at = end
     delays = current_app.config["RETRY_DELAYS"]
-    entry.status_code = status_code
-    entry.message = message
-    entry.locked_until = None
-    entry.date_modified = end
-    if ok:
-        entry.status, entry.next_retry_at, outcome = SUCCESS, None, "success"
-    elif permanent or entry.tries > len(delays):
-        entry.status, entry.next_retry_at, outcome = FAILED, None, "failed"
-    else:
-        entry.next_retry_at = end + timedelta(seconds=delays[entry.tries - 1])
-        outcome = "retry"
-    log_id, tries, when = entry.id, entry.tries, entry.next_retry_at
+    attempts, logs, outcomes, retries = [], [], {}, []
+    for item, outcome in results:
+        message = outcome.message[:MESSAGE_LIMIT]
+        tries = item.tries + 1
+        attempts.append(
+            {
+                "id": item.attempt_id,
+                "duration_ms": round(outcome.duration * 1000),
+                "status_code": outcome.status_code,
+                "message": message,
+                "outcome": "success"
+                if outcome.ok
+                else ("failure" if outcome.status_code else "error"),
+            }
+        )
+        if outcome.ok:
+            status, next_at, result = SUCCESS, None, "success"
+        elif outcome.permanent or tries > len(delays):
+            status, next_at, result = FAILED, None, "failed"
+        else:
+            status, next_at, result = PENDING, end + timedelta(seconds=delays[tries - 1]), "retry"
+            retries.append((item.log_id, tries, next_at))
+        outcomes[item.log_id] = result
+        logs.append(
+            {
+                "b_id": item.log_id,
+                "b_lease": item.lease,
+                "b_status": status,
+                "b_tries": tries,
+                "b_code": outcome.status_code,
+                "b_message": message,
+                "b_next": next_at,
+                "b_end": end,
+            }
+        )
+    db.session.execute(update(Attempt), attempts)
+    db.session.connection().execute(_LOG_RESULT, logs)
     db.session.commit()
-    if outcome == "retry":
+    for log_id, tries, when in retries:
         schedule_delivery(log_id, tries, when)
-    return outcome
+    return outcomes
+
+
+def deliver_now(log_ids: list[int]) -> dict[int, str]:
+    """Claim, send one after the other, and record: for scheduled retries and tests.
+
+    Returns {log_id: outcome} for the logs that were due ("success", "retry",
+    "failed"); logs that were not due, taken or finished are left out.
+    """
+    prepared, _ = prepare(log_ids)
+    sender = get_sender()
+    return record([(item, send(item, sender)) for item in prepared])
+
+
+SEND_THREADS = 32  # concurrent sends per worker process
+PER_HOOK = 8  # at most this many at once to one hook, so a slow one cannot take every thread
+DRAIN_BUDGET = 5.0  # seconds a drain job runs before giving the worker back to RQ
+COLLECT_WAIT = 0.005  # seconds to wait for more sends to finish before recording
+DEFER = 0.5  # seconds before a log released for lack of room is looked at again
+STOP_REQUESTED = False  # set by worker.py on SIGTERM: finish what is in flight, take no more
+
+
+class Drainer:
+    """Takes due logs from the feed and sends them on a pool of threads.
+
+    The database work stays on the calling thread (one session); only the
+    HTTP calls run in the pool. Returns when the feed is empty, the budget
+    is spent (then it queues another drain job) or a stop is requested.
+    """
+
+    def __init__(self, budget: float = DRAIN_BUDGET) -> None:
+        self.budget = budget
+        self.in_flight: dict[Future, Prepared] = {}
+        self.per_hook: Counter[int] = Counter()
+        self.sent = 0
+
+    def has_room(self, hook_id: int) -> bool:
+        if self.per_hook[hook_id] >= PER_HOOK:
+            return False
+        self.per_hook[hook_id] += 1
+        return True
+
+    def run(self) -> int:
+        deadline = time.monotonic() + self.budget
+        with feed.drainer_registered(), ThreadPoolExecutor(SEND_THREADS) as pool:
+            while True:
+                taken = 0
+                # Take work in batches: one claim and one commit serve many logs.
+                if len(self.in_flight) <= SEND_THREADS // 2 and time.monotonic() < deadline:
+                    taken = self._take(pool)
+                if self.in_flight:
+                    self._collect()
+                elif taken == 0 and not self._more_to_do(deadline):
+                    return self.sent
+
+    def _take(self, pool: ThreadPoolExecutor) -> int:
+        free = SEND_THREADS - len(self.in_flight)
+        if STOP_REQUESTED:
+            return 0
+        ids = feed.pop_due(free)
+        if not ids:
+            return 0
+        prepared, released = prepare(ids, has_room=self.has_room)
+        feed.push(released, delay=DEFER)
+        sender = get_sender()
+        for item in prepared:
+            self.in_flight[pool.submit(send, item, sender)] = item
+        self.per_hook = Counter(item.hook_id for item in self.in_flight.values())
+        if len(ids) == free:
+            feed.spread()  # a backlog: let idle worker processes help
+        return len(ids)
+
+    def _collect(self) -> None:
+        """Record what has finished, waiting a moment so records come in groups."""
+        done, _ = wait(self.in_flight, timeout=0.05, return_when=FIRST_COMPLETED)
+        if done and len(done) < len(self.in_flight) // 2:
+            done, _ = wait(self.in_flight, timeout=COLLECT_WAIT, return_when=ALL_COMPLETED)
+        results = []
+        for future in done:
+            item = self.in_flight.pop(future)
+            self.per_hook[item.hook_id] -= 1
+            results.append((item, future.result()))
+        record(results)
+        self.sent += len(results)
+
+    def _more_to_do(self, deadline: float) -> bool:
+        """Nothing in flight and nothing due: stop, unless ids are still waiting."""
+        remaining = feed.release_kick()
+        if not remaining or STOP_REQUESTED:
+            if remaining:
+                feed.kick()
+            return False
+        if time.monotonic() >= deadline:
+            feed.kick()  # another drain job continues; RQ runs other jobs between
+            return False
+        if not feed.take_kick():
+            return False  # another drainer took over
+        time.sleep(0.05)  # ids deferred for a slow hook: not due yet
+        return True

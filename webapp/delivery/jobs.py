@@ -35,10 +35,21 @@ def _in_app(func: Callable[[], T]) -> T:
 
 
 def deliver(log_id: int) -> str:
-    """Make the next attempt of delivery log `log_id` (see engine.deliver_log)."""
-    from webapp.delivery.engine import deliver_log
+    """Make the next attempt of delivery log `log_id` now (scheduled retries).
 
-    return _in_app(lambda: deliver_log(log_id))
+    Returns "success", "retry", "failed", or "skipped" when the log was not
+    due, taken by another worker, or finished.
+    """
+    from webapp.delivery.engine import deliver_now
+
+    return _in_app(lambda: deliver_now([log_id]).get(log_id, "skipped"))
+
+
+def drain() -> int:
+    """Send what the delivery feed holds (see engine.Drainer). Returns how many."""
+    from webapp.delivery.engine import Drainer
+
+    return _in_app(lambda: Drainer().run())
 
 
 def sweep() -> int:

@@ -1,14 +1,14 @@
 """Redis, the RQ queue and rq-scheduler, as the rest of the app sees them.
 
-Jobs carry ids, never ORM objects. Each delivery job has a deterministic id
-(`job_id(log_id, tries)`), so the sweeper can ask Redis whether a due log is
-already on its way before sending it again.
+Jobs carry ids, never ORM objects. New deliveries go through the feed
+(webapp.delivery.feed); a scheduled retry is an RQ job with a deterministic
+id (`job_id(log_id, tries)`), so the sweeper can ask Redis whether a due log
+is already on its way before sending it again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from datetime import datetime
 
 from flask import Flask, current_app
@@ -50,37 +50,6 @@ def scheduler(connection: Redis | None = None, interval: float = 1.0) -> Schedul
 def job_id(log_id: int, tries: int) -> str:
     """The id of the job that makes attempt `tries + 1` of a log's series."""
     return f"fh-deliver-{log_id}-{tries}"
-
-
-def enqueue_deliveries(logs: Iterable[tuple[int, int]]) -> bool:
-    """Queue delivery jobs for `(log_id, tries)` pairs now, in one round trip.
-
-    Returns False when Redis could not be reached: the logs stay due in the
-    database and the sweeper queues them once Redis is back.
-    """
-    logs = list(logs)
-    if not logs:
-        return True
-    queue = delivery_queue()
-    jobs = [
-        Queue.prepare_data(
-            DELIVER_FUNC,
-            args=(log_id,),
-            job_id=job_id(log_id, tries),
-            timeout=JOB_TIMEOUT,
-            result_ttl=0,
-            failure_ttl=FAILURE_TTL,
-        )
-        for log_id, tries in logs
-    ]
-    try:
-        with queue.connection.pipeline() as pipe:
-            queue.enqueue_many(jobs, pipeline=pipe)
-            pipe.execute()
-    except RedisError as exc:
-        log.warning("Could not queue %d deliveries (the sweeper will): %s", len(logs), exc)
-        return False
-    return True
 
 
 def schedule_delivery(log_id: int, tries: int, when: datetime) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
-from webapp.delivery.queue import enqueue_deliveries
+from webapp.delivery import feed
 from webapp.extensions import db
 from webapp.models import FAILED, PENDING, DeliveryLog, Hook
 from webapp.models.base import utcnow
@@ -34,7 +34,7 @@ def _restart(*conditions) -> list[int]:
         )
     )
     db.session.commit()
-    enqueue_deliveries((log_id, 0) for log_id in ids)
+    feed.push(ids)
     return ids
 
 

@@ -83,22 +83,22 @@ def register_periodic_jobs(app: Flask, scheduler) -> list[str]:
 class FormhooksScheduler(Scheduler):
     """rq-scheduler that also keeps the periodic jobs registered.
 
-    Every REREGISTER_EVERY seconds it checks that the declared periodic jobs
-    are still there, so a Redis restarted empty gets them back without a
-    restart of this process.
+    Before each poll it checks (one pipelined ZSCORE per periodic job) that
+    the declared periodic jobs are still scheduled, so a Redis restarted
+    empty gets them back at once, without restarting this process.
     """
-
-    REREGISTER_EVERY = 10.0
 
     def __init__(self, app: Flask, **kwargs) -> None:
         super().__init__(**kwargs)
         self.app = app
-        self._next_check = 0.0
+        self.periodic_ids = [job.job_id for job in periodic_jobs(app)]
 
     def enqueue_jobs(self):
-        if time.monotonic() >= self._next_check:
-            register_periodic_jobs(self.app, self)
-            self._next_check = time.monotonic() + self.REREGISTER_EVERY
+        with self.connection.pipeline(transaction=False) as pipe:
+            for job_id in self.periodic_ids:
+                pipe.zscore(self.scheduled_jobs_key, job_id)
+            if None in pipe.execute():
+                register_periodic_jobs(self.app, self)
         return super().enqueue_jobs()
 
 

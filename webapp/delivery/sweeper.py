@@ -1,7 +1,8 @@
 """The sweeper: the database, not Redis, decides what still has to be sent.
 
-A pending log whose next try is overdue and that no worker holds is queued
-again unless Redis already has its job queued or scheduled. That covers a
+A pending log whose next try is overdue and that no worker holds is pushed
+to the feed again unless Redis already has it (in the feed, or as a queued
+or scheduled retry job). That covers a
 Redis restarted empty, an enqueue lost after commit, and a worker killed
 mid-send (its lease expires). Sending twice is prevented by the claim in
 `engine.claim`, so an extra job costs nothing but a skipped run.
@@ -16,7 +17,8 @@ from redis.exceptions import RedisError
 from rq.job import Job
 from sqlalchemy import or_, select
 
-from webapp.delivery.queue import enqueue_deliveries, job_id, redis_connection
+from webapp.delivery import feed
+from webapp.delivery.queue import job_id, redis_connection
 from webapp.extensions import db
 from webapp.models import PENDING, DeliveryLog
 from webapp.models.base import utcnow
@@ -51,15 +53,18 @@ def sweep_due_logs(now: datetime | None = None) -> int:
             for log_id, tries in rows:
                 pipe.hget(Job.key_for(job_id(log_id, tries)), "status")
             statuses = pipe.execute()
+        queued = feed.in_feed([log_id for log_id, _ in rows], connection)
+        feed.kick(connection)  # a drain job lost with the feed non-empty
     except RedisError as exc:
         log.warning("Sweeper cannot reach Redis: %s", exc)
         return 0
     lost = [
-        (log_id, tries)
-        for (log_id, tries), status in zip(rows, statuses, strict=True)
-        if (status.decode() if status else None) not in ON_ITS_WAY
+        log_id
+        for (log_id, _), status, in_feed in zip(rows, statuses, queued, strict=True)
+        if not in_feed and (status.decode() if status else None) not in ON_ITS_WAY
     ]
-    if lost and enqueue_deliveries(lost):
+    if lost and feed.push(lost, connection=connection):
+        feed.enqueue_drain(connection)  # do not wait for a kick left by a dead drainer
         log.info("Sweeper queued %d overdue deliveries", len(lost))
         return len(lost)
     return 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from webapp.delivery.queue import enqueue_deliveries
+from webapp.delivery import feed
 from webapp.extensions import db
 from webapp.ingest.parsing import ParsedSubmission
 from webapp.models import DeliveryLog, Form, Hook, Submission
@@ -69,7 +69,7 @@ def store_submission(form: Form, instance_id: str, parsed: ParsedSubmission) -> 
         log_ids = list(db.session.scalars(insert(DeliveryLog).returning(DeliveryLog.id), rows))
     submission_id = submission.id
     db.session.commit()
-    enqueue_deliveries((log_id, 0) for log_id in log_ids)
+    feed.push(log_ids)
     return StoreResult(submission_id, instance_id, True, len(log_ids))
 
 
