@@ -15,6 +15,7 @@ run: $(STAMP)
 	$(BIN)/python scripts/run.py
 
 test: $(STAMP)
+	bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)

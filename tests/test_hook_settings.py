@@ -72,3 +72,10 @@ def test_update_keeps_password_when_blank_and_checks_wrapper_against_new_format(
     assert errors == {} and "password" not in cleaned
     cleaned, errors = clean_hook_settings({"export_type": "xml"}, hook=hook)
     assert "payload_template" in errors  # the existing wrapper does not fit XML
+
+
+def test_switching_to_basic_auth_needs_credentials(ctx):
+    hook = Hook(form_id=1)
+    apply_hook_settings(hook, clean_hook_settings({"name": "n", "endpoint": "https://e.org/"})[0])
+    cleaned, errors = clean_hook_settings({"auth_level": "basic_auth"}, hook=hook)
+    assert cleaned == {} and "password" in " ".join(errors["settings"])

@@ -115,8 +115,8 @@ def clean_hook_settings(
 
     if "settings" in values:
         _clean_settings(values["settings"], auth_level, hook, cleaned, error)
-    elif hook is None and auth_level == "basic_auth":
-        error("settings", "Basic auth needs a username.")
+    elif auth_level == "basic_auth" and not (hook and hook.username and hook.password_encrypted):
+        error("settings", "Basic auth needs a username and a password.")
 
     if "subset_fields" in values:
         tags = values["subset_fields"]

@@ -8,6 +8,7 @@ from rq import SimpleWorker
 from sqlalchemy import select
 
 from tests.admin.conftest import Browser, add_logs
+from webapp.delivery import feed
 from webapp.delivery import queue as q
 from webapp.extensions import db
 from webapp.models import Hook
@@ -50,7 +51,7 @@ def test_worker_scheduler_and_queue_depth(app, admin):
         worker.register_birth()
         connection.hset("rq:scheduler_instance:test", "birth", 1)
         connection.expire("rq:scheduler_instance:test", 30)
-        q.enqueue_deliveries([(123456, 0)])
+        connection.zadd(feed.FEED_KEY, {"123456": 0})  # one delivery waiting in the feed
     try:
         page = admin.get("/").text
     finally:

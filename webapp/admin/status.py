@@ -14,6 +14,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Worker
 
+from webapp.delivery import feed
 from webapp.delivery.queue import delivery_queue
 
 SCHEDULER_KEYS = "rq:scheduler_instance:*"
@@ -59,7 +60,8 @@ def queue_health(connection: Redis) -> QueueHealth:
             redis_ok=True,
             workers=sorted(workers, key=lambda w: w.name),
             schedulers=_live_schedulers(connection),
-            queued=delivery_queue(connection).count,
+            # Deliveries wait in the feed; other jobs (drains, sweeps, reports) in RQ.
+            queued=feed.waiting(connection) + delivery_queue(connection).count,
             scheduled=connection.zcard(SCHEDULED_JOBS_KEY),
         )
     except (RedisError, OSError) as exc:
