@@ -305,6 +305,16 @@ def send(item: Prepared, sender: Sender) -> Outcome:
     return Outcome(result.ok, False, result.status_code, message, result.duration)
 
 
+_ATTEMPT_RESULT = (
+    update(Attempt)
+    .where(Attempt.id == bindparam("b_id"))
+    .values(
+        duration_ms=bindparam("b_duration"),
+        status_code=bindparam("b_code"),
+        message=bindparam("b_message"),
+        outcome=bindparam("b_outcome"),
+    )
+)
 _LOG_RESULT = (
     update(DeliveryLog)
     .where(
@@ -341,11 +351,11 @@ def record(results: list[tuple[Prepared, Outcome]]) -> dict[int, str]:
         tries = item.tries + 1
         attempts.append(
             {
-                "id": item.attempt_id,
-                "duration_ms": round(outcome.duration * 1000),
-                "status_code": outcome.status_code,
-                "message": message,
-                "outcome": "success"
+                "b_id": item.attempt_id,
+                "b_duration": round(outcome.duration * 1000),
+                "b_code": outcome.status_code,
+                "b_message": message,
+                "b_outcome": "success"
                 if outcome.ok
                 else ("failure" if outcome.status_code else "error"),
             }
@@ -370,8 +380,9 @@ def record(results: list[tuple[Prepared, Outcome]]) -> dict[int, str]:
                 "b_end": end,
             }
         )
-    db.session.execute(update(Attempt), attempts)
-    db.session.connection().execute(_LOG_RESULT, logs)
+    connection = db.session.connection()  # Core executemany: one pipelined round trip
+    connection.execute(_ATTEMPT_RESULT, attempts)
+    connection.execute(_LOG_RESULT, logs)
     db.session.commit()
     for log_id, tries, when in retries:
         schedule_delivery(log_id, tries, when)
@@ -390,8 +401,10 @@ def deliver_now(log_ids: list[int]) -> dict[int, str]:
 
 
 SEND_THREADS = 32  # concurrent sends per worker process
-PER_HOOK = 8  # at most this many at once to one hook, so a slow one cannot take every thread
+SLOW = 0.25  # seconds: a hook whose sends average more than this is "slow"...
+PER_SLOW_HOOK = 4  # ...and gets at most this many threads, so it cannot take them all
 DRAIN_BUDGET = 5.0  # seconds a drain job runs before giving the worker back to RQ
+DELIVERY_ERROR_WEIGHT = 1.0  # a send that got no answer counts as slow
 COLLECT_WAIT = 0.005  # seconds to wait for more sends to finish before recording
 DEFER = 0.5  # seconds before a log released for lack of room is looked at again
 STOP_REQUESTED = False  # set by worker.py on SIGTERM: finish what is in flight, take no more
@@ -409,10 +422,11 @@ class Drainer:
         self.budget = budget
         self.in_flight: dict[Future, Prepared] = {}
         self.per_hook: Counter[int] = Counter()
+        self.latency: dict[int, float] = {}  # per hook, moving average of send seconds
         self.sent = 0
 
     def has_room(self, hook_id: int) -> bool:
-        if self.per_hook[hook_id] >= PER_HOOK:
+        if self.latency.get(hook_id, 0.0) > SLOW and self.per_hook[hook_id] >= PER_SLOW_HOOK:
             return False
         self.per_hook[hook_id] += 1
         return True
@@ -456,7 +470,11 @@ class Drainer:
         for future in done:
             item = self.in_flight.pop(future)
             self.per_hook[item.hook_id] -= 1
-            results.append((item, future.result()))
+            outcome = future.result()
+            seconds = outcome.duration if outcome.status_code else DELIVERY_ERROR_WEIGHT
+            previous = self.latency.get(item.hook_id, seconds)
+            self.latency[item.hook_id] = 0.8 * previous + 0.2 * seconds
+            results.append((item, outcome))
         record(results)
         self.sent += len(results)
 

