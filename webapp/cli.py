@@ -14,6 +14,7 @@ from webapp.models import ROLES, ApiToken, Form, User
 
 users_cli = AppGroup("users", help="Manage staff accounts.")
 forms_cli = AppGroup("forms", help="Manage forms.")
+secrets_cli = AppGroup("secrets", help="Manage the encryption of stored secrets.")
 
 
 def init_app(app: Flask) -> None:
@@ -21,6 +22,7 @@ def init_app(app: Flask) -> None:
 
     app.cli.add_command(users_cli)
     app.cli.add_command(forms_cli)
+    app.cli.add_command(secrets_cli)
     app.cli.add_command(scheduler_cli)
 
 
@@ -88,3 +90,36 @@ def create_form(name: str, owner: str) -> None:
     db.session.add(form)
     db.session.commit()
     click.echo(json.dumps(form_as_json(form)))
+
+
+@secrets_cli.command("rotate")
+def rotate_secrets() -> None:
+    """Re-encrypt every stored secret with the first key of ENCRYPTION_KEY.
+
+    Put the new key first and keep the old ones after it
+    (ENCRYPTION_KEY=new,old), run this, then drop the old keys. All or
+    nothing: if one secret cannot be decrypted, nothing is changed.
+    """
+    from sqlalchemy import select
+
+    from webapp.models import Hook
+    from webapp.models.base import secret_box
+
+    box = secret_box()
+    count = 0
+    try:
+        for form in db.session.scalars(select(Form)):
+            form.ingest_token_encrypted = box.rotate(form.ingest_token_encrypted)
+            count += 1
+        for hook in db.session.scalars(select(Hook)):
+            for column in ("password_encrypted", "custom_headers_encrypted"):
+                value = getattr(hook, column)
+                if value:
+                    setattr(hook, column, box.rotate(value))
+                    count += 1
+    except ValueError as exc:
+        db.session.rollback()
+        click.echo(f"Error: {exc}. Nothing was changed.", err=True)
+        sys.exit(1)
+    db.session.commit()
+    click.echo(f"Re-encrypted {count} secrets with the first ENCRYPTION_KEY.")

@@ -37,8 +37,13 @@ class SecretBox:
             ) from None
 
     def rotate(self, token: str) -> str:
-        """Re-encrypt `token` with the first key."""
-        return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        """Re-encrypt `token` with the first key. ValueError if no key decrypts it."""
+        try:
+            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        except InvalidToken:
+            raise ValueError(
+                "Cannot decrypt a stored secret with any key of ENCRYPTION_KEY"
+            ) from None
 
 
 def _as_fernet_key(key: str) -> bytes:
