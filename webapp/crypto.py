@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -55,6 +56,11 @@ def _as_fernet_key(key: str) -> bytes:
         pass
     digest = hashlib.sha256(b"formhooks-secret-box:" + key.encode("utf-8")).digest()
     return base64.urlsafe_b64encode(digest)
+
+
+def token_matches(candidate: str, stored_digest: str) -> bool:
+    """Does `candidate` hash to `stored_digest`? Constant time in the digests."""
+    return hmac.compare_digest(token_digest(candidate), stored_digest)
 
 
 def token_digest(token: str) -> str:

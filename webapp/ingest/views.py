@@ -6,12 +6,10 @@ import base64
 import binascii
 
 from flask import Blueprint, current_app, jsonify, request
-from sqlalchemy import select
 
-from webapp.extensions import csrf, db
+from webapp.extensions import csrf
 from webapp.ingest.parsing import IngestError, instance_id_of, media_kind, parse_body
-from webapp.ingest.storing import store_submission
-from webapp.models import Form
+from webapp.ingest.storing import find_form, store_submission
 
 bp = Blueprint("ingest", __name__)
 
@@ -63,7 +61,7 @@ def _read_body(limit: int) -> bytes:
 @bp.post("/api/v1/forms/<form_uid>/submissions")
 @csrf.exempt
 def receive(form_uid: str):
-    form = db.session.scalar(select(Form).where(Form.uid == form_uid))
+    form = find_form(form_uid)
     if form is None:
         return _error(404, f"No form with uid {form_uid!r}.")
     token = _presented_token()
@@ -73,7 +71,7 @@ def receive(form_uid: str):
             "Missing ingest token: send it as 'Authorization: Bearer <token>', "
             "as the password of HTTP Basic auth, or as ?token=<token>.",
         )
-    if not form.check_ingest_token(token):
+    if not form.check_token(token):
         return _error(401, "Invalid ingest token for this form.")
     try:
         kind = media_kind(request.mimetype)

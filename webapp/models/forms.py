@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from webapp.crypto import token_digest
+from webapp.crypto import token_digest, token_matches
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, new_uid, secret_box, utcnow
 from webapp.models.users import User
@@ -55,7 +54,7 @@ class Form(db.Model):
         return secret_box().decrypt(self.ingest_token_encrypted)
 
     def check_ingest_token(self, candidate: str) -> bool:
-        return hmac.compare_digest(token_digest(candidate), self.ingest_token_hash)
+        return token_matches(candidate, self.ingest_token_hash)
 
     def __repr__(self) -> str:
         return f"<Form {self.uid} {self.name!r}>"
