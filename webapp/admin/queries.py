@@ -10,7 +10,7 @@ from sqlalchemy import Date, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.extensions import db
-from webapp.models import FAILED, STATUSES, DeliveryLog, Form, Hook, Submission
+from webapp.models import FAILED, STATUSES, DeliveryLog, Form, Hook, Submission, status_counts
 
 StatusCounts = dict[str, int]
 
@@ -20,22 +20,8 @@ def empty_counts() -> StatusCounts:
 
 
 def hook_status_counts(hook_ids: Iterable[int]) -> dict[int, StatusCounts]:
-    """{hook id: {status: count}} for these hooks, in one query.
-
-    It reads only the index (hook_id, status, date_created).
-    """
-    ids = list(hook_ids)
-    counts: dict[int, StatusCounts] = {hook_id: empty_counts() for hook_id in ids}
-    if not ids:
-        return counts
-    rows = db.session.execute(
-        select(DeliveryLog.hook_id, DeliveryLog.status, func.count())
-        .where(DeliveryLog.hook_id.in_(ids))
-        .group_by(DeliveryLog.hook_id, DeliveryLog.status)
-    )
-    for hook_id, status, count in rows:
-        counts[hook_id][status] = count
-    return counts
+    """{hook id: {status: count}} for these hooks, in one query."""
+    return status_counts(DeliveryLog.hook_id, hook_ids)
 
 
 def form_submission_stats(form_ids: Iterable[int]) -> dict[int, tuple[int, datetime | None]]:

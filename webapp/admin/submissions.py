@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, or_, select
 from webapp.admin.lookups import form_or_404, submission_or_404
 from webapp.admin.permissions import protect
 from webapp.extensions import db
-from webapp.models import DeliveryLog, Hook, Submission
+from webapp.models import DeliveryLog, Hook, Submission, status_counts
 
 bp = Blueprint("submissions", __name__)
 protect(bp)
@@ -47,25 +47,11 @@ def index(form_uid: str):
         "submissions/index.html",
         form=form,
         submissions=rows,
-        deliveries=_delivery_summary([s.id for s in rows]),
+        deliveries=status_counts(DeliveryLog.submission_id, [s.id for s in rows]),
         older=older,
         first_page=not before,
         total=total,
     )
-
-
-def _delivery_summary(submission_ids: list[int]) -> dict[int, dict[str, int]]:
-    """{submission id: {status: count}} over its logs, in one query."""
-    summary: dict[int, dict[str, int]] = {sid: {} for sid in submission_ids}
-    if submission_ids:
-        rows = db.session.execute(
-            select(DeliveryLog.submission_id, DeliveryLog.status, func.count())
-            .where(DeliveryLog.submission_id.in_(submission_ids))
-            .group_by(DeliveryLog.submission_id, DeliveryLog.status)
-        )
-        for sid, status, count in rows:
-            summary[sid][status] = count
-    return summary
 
 
 @bp.get("/forms/<form_uid>/submissions/<int:submission_id>")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from webapp.api.common import absolute_url, api_user, isoformat
 from webapp.extensions import db
-from webapp.models import STATUSES, Attempt, DeliveryLog, Form, Hook, Submission
+from webapp.models import Attempt, DeliveryLog, Form, Hook, Submission, status_counts
 
 
 def forms_json(forms: Sequence[Form]) -> list[dict[str, Any]]:
@@ -56,24 +56,9 @@ def _counts_by(column, ids: Iterable[int]) -> dict[int, int]:
     )
 
 
-def status_counts(hook_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    """{hook id: {status: count}} for every status, in one GROUP BY query."""
-    hook_ids = list(hook_ids)
-    counts = {hook_id: dict.fromkeys(STATUSES, 0) for hook_id in hook_ids}
-    if hook_ids:
-        rows = db.session.execute(
-            select(DeliveryLog.hook_id, DeliveryLog.status, func.count())
-            .where(DeliveryLog.hook_id.in_(hook_ids))
-            .group_by(DeliveryLog.hook_id, DeliveryLog.status)
-        )
-        for hook_id, status, count in rows:
-            counts[hook_id][status] = count
-    return counts
-
-
 def hooks_json(hooks: Sequence[Hook]) -> list[dict[str, Any]]:
     """Hooks with their counts per log status (one query for all of them)."""
-    counts = status_counts(hook.id for hook in hooks)
+    counts = status_counts(DeliveryLog.hook_id, (hook.id for hook in hooks))
     return [_hook_json(hook, counts[hook.id]) for hook in hooks]
 
 

@@ -1,6 +1,14 @@
 """The data model, one module per aggregate."""
 
-from webapp.models.deliveries import FAILED, PENDING, STATUSES, SUCCESS, Attempt, DeliveryLog
+from webapp.models.deliveries import (
+    FAILED,
+    PENDING,
+    STATUSES,
+    SUCCESS,
+    Attempt,
+    DeliveryLog,
+    status_counts,
+)
 from webapp.models.forms import Form
 from webapp.models.hooks import AUTH_LEVELS, EXPORT_TYPES, Hook
 from webapp.models.submissions import Submission
@@ -21,4 +29,5 @@ __all__ = [
     "Hook",
     "Submission",
     "User",
+    "status_counts",
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -83,3 +84,22 @@ class Attempt(db.Model):
     message: Mapped[str] = mapped_column(Text, default="")
 
     log: Mapped[DeliveryLog] = relationship(back_populates="attempts")
+
+
+def status_counts(column, ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    """{id: {status: count}} of delivery logs grouped by `column`, in one query.
+
+    `column` is DeliveryLog.hook_id or DeliveryLog.submission_id; every id
+    and every status is present (0 when none). Reads only the indexes.
+    """
+    ids = list(ids)
+    counts = {key: dict.fromkeys(STATUSES, 0) for key in ids}
+    if ids:
+        rows = db.session.execute(
+            select(column, DeliveryLog.status, func.count())
+            .where(column.in_(ids))
+            .group_by(column, DeliveryLog.status)
+        )
+        for key, status, count in rows:
+            counts[key][status] = count
+    return counts
