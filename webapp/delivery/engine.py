@@ -389,17 +389,6 @@ def record(results: list[tuple[Prepared, Outcome]]) -> dict[int, str]:
     return outcomes
 
 
-def deliver_now(log_ids: list[int]) -> dict[int, str]:
-    """Claim, send one after the other, and record: for scheduled retries and tests.
-
-    Returns {log_id: outcome} for the logs that were due ("success", "retry",
-    "failed"); logs that were not due, taken or finished are left out.
-    """
-    prepared, _ = prepare(log_ids)
-    sender = get_sender()
-    return record([(item, send(item, sender)) for item in prepared])
-
-
 SEND_THREADS = 32  # concurrent sends per worker process
 SLOW = 0.25  # seconds: a hook whose sends average more than this is "slow"...
 PER_SLOW_HOOK = 4  # ...and gets at most this many threads, so it cannot take them all

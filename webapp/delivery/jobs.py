@@ -34,15 +34,16 @@ def _in_app(func: Callable[[], T]) -> T:
             db.session.remove()
 
 
-def deliver(log_id: int) -> str:
-    """Make the next attempt of delivery log `log_id` now (scheduled retries).
+def deliver(log_id: int) -> bool:
+    """A retry is due (queued by rq-scheduler): put the log back in the feed.
 
-    Returns "success", "retry", "failed", or "skipped" when the log was not
-    due, taken by another worker, or finished.
+    The drainer sends it, within the per-hook limit, so the retries of a dead
+    or slow endpoint never hold a worker process for a whole timeout each.
+    Returns False if Redis refused (the sweeper will push it).
     """
-    from webapp.delivery.engine import deliver_now
+    from webapp.delivery import feed
 
-    return _in_app(lambda: deliver_now([log_id]).get(log_id, "skipped"))
+    return _in_app(lambda: feed.push([log_id]))
 
 
 def drain() -> int:
