@@ -6,14 +6,16 @@ Pure functions: no Flask request, no database. Every refusal is an
 
 from __future__ import annotations
 
-import io
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from werkzeug.formparser import parse_form_data
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, State
 
 from webapp.delivery.payloads import XMLInputError, parse_xml, xml_to_json
 
@@ -23,6 +25,10 @@ URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 OPENROSA_PART = "xml_submission_file"
 MAX_INSTANCE_ID = 255
+MAX_JSON_DEPTH = 100  # as MAX_XML_DEPTH: no form nests this deep, and deeper trees
+# cannot be stored, converted or loaded again without risking recursion limits
+MAX_INT_DIGITS = 4300  # what Python converts (sys.get_int_max_str_digits())
+MAX_FORM_PARTS = 100  # an OpenRosa post: the instance and its attachments
 
 
 class IngestError(Exception):
@@ -75,6 +81,9 @@ def parse_body(kind: str, content_type_header: str, body: bytes) -> ParsedSubmis
     return ParsedSubmission("xml", "application/xml", xml_body, _parse_xml(xml_body))
 
 
+_TOO_DEEP = f"The JSON body is nested too deeply (more than {MAX_JSON_DEPTH} levels)."
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -83,40 +92,57 @@ def _parse_json(body: bytes) -> dict:
     if not body.strip():
         raise IngestError(400, "The body is empty; a JSON object is expected.")
     try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise IngestError(400, "The JSON body is not valid UTF-8.") from None
+        # Strictly UTF-8 (RFC 8259): json.loads(bytes) would also take UTF-16/32,
+        # and UTF-8-encoded surrogates, and hooks forward the body as received.
+        text = body.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            400, f"The JSON body is not valid UTF-8 (at byte {exc.start + 1})."
+        ) from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise IngestError(
             400, f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
         ) from None
     except RecursionError:
-        raise IngestError(400, "Malformed JSON: nested too deeply.") from None
+        raise IngestError(400, _TOO_DEEP) from None
     except ValueError as exc:  # NaN/Infinity, integers too long to convert
+        if "digits" in str(exc):
+            raise IngestError(
+                400, f"Malformed JSON: a number has more than {MAX_INT_DIGITS} digits."
+            ) from None
         raise IngestError(400, f"Malformed JSON: {exc}.") from None
     if not isinstance(data, dict):
         kind = "null" if data is None else type(data).__name__
         raise IngestError(400, f"The JSON body must be an object, not {kind}.")
-    _check_strings(data)
+    _check_tree(data)
     return data
 
 
-def _check_strings(data: Any) -> None:
-    """Refuse NUL characters, which PostgreSQL cannot store in text (iterative)."""
-    stack = [data]
+def _check_tree(data: Any) -> None:
+    """Refuse NUL characters (PostgreSQL cannot store them in text), numbers too
+    large for a float (1e400 parses as infinity, which JSON cannot hold) and deep
+    nesting. Iterative, so any tree json.loads built can be checked.
+    """
+    stack = [(data, 1)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
+        if isinstance(item, dict | list) and depth > MAX_JSON_DEPTH:
+            raise IngestError(400, _TOO_DEEP)
         if isinstance(item, dict):
             for key, value in item.items():
                 if "\x00" in key:
                     raise IngestError(
                         400, "The JSON body contains a NUL character (\\u0000) in a key."
                     )
-                stack.append(value)
+                stack.append((value, depth + 1))
         elif isinstance(item, list):
-            stack.extend(item)
+            stack.extend((value, depth + 1) for value in item)
         elif isinstance(item, str) and "\x00" in item:
             raise IngestError(400, "The JSON body contains a NUL character (\\u0000).")
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise IngestError(400, "Malformed JSON: a number is too large (out of range).")
 
 
 def _parse_xml(body: bytes) -> dict:
@@ -125,7 +151,10 @@ def _parse_xml(body: bytes) -> dict:
     try:
         root = parse_xml(body)
     except XMLInputError as exc:
-        raise IngestError(400, f"Malformed XML: {exc}") from None
+        message = str(exc)
+        if not message.startswith("Malformed XML"):
+            message = f"Malformed XML: {message}"
+        raise IngestError(400, message) from None
     return xml_to_json(root)
 
 
@@ -147,35 +176,73 @@ def _parse_urlencoded(body: bytes) -> dict:
     for key, value in pairs:
         if "\x00" in key or "\x00" in value:
             raise IngestError(400, "The body contains a NUL character.")
-        if key in data:
-            existing = data[key]
-            data[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
-        else:
+        existing = data.get(key)
+        if existing is None:
             data[key] = value
+        elif isinstance(existing, list):
+            existing.append(value)  # in place: a key repeated n times costs O(n), not O(n²)
+        else:
+            data[key] = [existing, value]
     return data
 
 
 def _openrosa_part(content_type_header: str, body: bytes) -> bytes:
-    environ = {
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": content_type_header,
-        "REQUEST_METHOD": "POST",
-    }
+    """The raw bytes of the one `xml_submission_file` part, sent as a file or a field.
+
+    Werkzeug's sans-IO decoder yields each part's bytes as sent: a field is
+    not decoded and re-encoded (which would replace bytes that are not UTF-8,
+    and corrupt an instance in another encoding). Other parts (attachments)
+    are skipped, not kept.
+    """
+    _, options = parse_options_header(content_type_header)
+    boundary = options.get("boundary", "")
+    if not boundary:
+        raise IngestError(400, "Malformed multipart body: the Content-Type has no boundary.")
     try:
-        _, form, files = parse_form_data(environ, silent=False, max_form_parts=100)
-    except Exception as exc:  # werkzeug raises ValueError or its own RequestEntityTooLarge
-        raise IngestError(400, f"Malformed multipart body: {exc}") from None
+        decoder = MultipartDecoder(boundary.encode("ascii"), max_parts=MAX_FORM_PARTS)
+    except UnicodeEncodeError:
+        raise IngestError(400, "Malformed multipart body: the boundary must be ASCII.") from None
+    decoder.receive_data(body)
+    decoder.receive_data(None)
+    found: list[list[bytes]] = []
+    current: list[bytes] | None = None
     try:
-        part = files.get(OPENROSA_PART)
-        if part is not None:
-            return part.read()
-    finally:
-        for _, upload in files.items(multi=True):
-            upload.close()
-    if OPENROSA_PART in form:
-        return form[OPENROSA_PART].encode("utf-8")
-    raise IngestError(400, f"A multipart submission needs an {OPENROSA_PART!r} part (OpenRosa).")
+        while not isinstance(event := decoder.next_event(), Epilogue):
+            if isinstance(event, Field | File):
+                current = [] if event.name == OPENROSA_PART else None
+                if current is not None:
+                    found.append(current)
+            elif isinstance(event, Data) and current is not None:
+                current.append(event.data)
+    except RequestEntityTooLarge:
+        raise IngestError(
+            413, f"The multipart body has more than {MAX_FORM_PARTS} parts."
+        ) from None
+    except Exception as exc:  # werkzeug raises ValueError (and others) on malformed input
+        raise IngestError(
+            400, f"Malformed multipart body: {_multipart_problem(decoder, exc)}"
+        ) from None
+    if not found:
+        raise IngestError(
+            400, f"A multipart submission needs an {OPENROSA_PART!r} part (OpenRosa)."
+        )
+    if len(found) > 1:
+        raise IngestError(
+            400, f"The multipart body has {len(found)} {OPENROSA_PART!r} parts; send one."
+        )
+    return b"".join(found[0])
+
+
+def _multipart_problem(decoder: MultipartDecoder, exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "the headers of a part are not UTF-8."
+    if "Content-Disposition" in str(exc):
+        return "a part has no Content-Disposition header."
+    if decoder.state is State.PREAMBLE:
+        return "the boundary of the Content-Type header does not occur in the body."
+    if decoder.state in (State.PART, State.DATA_START, State.DATA):
+        return "the body ends inside a part (cut short, or the closing boundary is missing)."
+    return str(exc) or type(exc).__name__
 
 
 def instance_id_of(data: Any, idempotency_key: str | None) -> str:
@@ -185,8 +252,11 @@ def instance_id_of(data: Any, idempotency_key: str | None) -> str:
         candidate = data.get("meta/instanceID")
         if candidate is None and isinstance(data.get("meta"), dict):
             candidate = data["meta"].get("instanceID")
-        if candidate is None and data.get("_uuid") not in (None, ""):
-            candidate = f"uuid:{data['_uuid']}"
+        uuid_value = data.get("_uuid")
+        if candidate is None and uuid_value is not None and uuid_value != "":
+            if not isinstance(uuid_value, str | int) or isinstance(uuid_value, bool):
+                raise IngestError(400, "The _uuid must be a string.")
+            candidate = f"uuid:{uuid_value}"
     if candidate is None and idempotency_key:
         candidate = idempotency_key
     if candidate is None:

@@ -1,0 +1,50 @@
+"""Hypothesis strategies for hostile submissions, shared by the tests of tests/security."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import strategies as st
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+json_objects = st.dictionaries(st.text(max_size=10), json_values, max_size=6)
+
+
+xml_names = st.text(alphabet=string.ascii_letters + "_", min_size=1, max_size=3).map(
+    lambda s: s if not s.lower().startswith("xml") else "x" + s
+)
+xml_text = st.text(
+    st.characters(
+        exclude_categories=("Cs",),
+        exclude_characters="\x00\ufffe\uffff",
+        max_codepoint=0x10FFFF,
+    ).filter(lambda c: c in "\t\n\r" or ord(c) >= 32),
+    max_size=10,
+)
+
+
+def xml_escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
+
+
+xml_trees = st.recursive(
+    st.tuples(xml_names, xml_text),
+    lambda children: st.tuples(xml_names, st.lists(children, min_size=1, max_size=4)),
+    max_leaves=12,
+)
+
+
+def render(tree) -> str:
+    name, content = tree
+    if isinstance(content, str):
+        return f"<{name}>{xml_escape(content)}</{name}>"
+    return f"<{name}>" + "".join(render(child) for child in content) + f"</{name}>"
