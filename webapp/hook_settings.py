@@ -67,6 +67,11 @@ def clean_hook_settings(
     unknown = sorted(set(values) - set(FIELDS) - {"uid"})
     for field in unknown:
         error(field, "Unknown field.")
+    for field, value in values.items():
+        if _unstorable(value):
+            error(field, "Contains a NUL character or invalid Unicode (a lone surrogate).")
+    if errors:
+        return {}, errors
 
     def current(field: str, default: Any) -> Any:
         if field in values:
@@ -188,11 +193,33 @@ def header_problems(headers: Any) -> list[str]:
             problems.append(f"Header {name!r} is set by Formhooks and cannot be changed.")
         if not isinstance(value, str):
             problems.append(f"The value of header {name!r} must be text.")
-        elif "\r" in value or "\n" in value or "\x00" in value:
-            problems.append(f"The value of header {name!r} must not contain line breaks.")
+        elif any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+            problems.append(
+                f"The value of header {name!r} must not contain line breaks or control characters."
+            )
         elif len(value) > MAX_HEADER_VALUE:
             problems.append(f"The value of header {name!r} is too long.")
     return problems
+
+
+def _unstorable(value: Any) -> bool:
+    """NUL or a lone surrogate anywhere in `value`: no database or cipher takes it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _clean_emails(emails, cleaned, error) -> None:

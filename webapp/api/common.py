@@ -132,6 +132,8 @@ def json_body() -> dict[str, Any]:
         value = json.loads(raw or b"{}", parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         invalid({"non_field_errors": [f"Malformed JSON: {exc}"]})
+    except RecursionError:
+        invalid({"non_field_errors": ["Malformed JSON: nested too deeply."]})
     if not isinstance(value, dict):
         invalid({"non_field_errors": ["The body must be a JSON object."]})
     return value
