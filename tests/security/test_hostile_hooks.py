@@ -507,10 +507,6 @@ def test_numeric_loopback_spellings_are_refused_when_sent(figures):
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="payloads.validate_payload_template lets RecursionError and ValueError out (a 500)",
-)
 @pytest.mark.parametrize(
     "template",
     ["[" * 30_000 + "]" * 30_000, '{"a": ' + "1" * 5000 + ', "d": %SUBMISSION%}'],
@@ -523,10 +519,6 @@ def test_template_too_deep_or_too_long_a_number_is_refused(rules, template):
     check_errors(errors, "payload_template", template[:40])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate_payload_template accepts NaN/Infinity/1e999: the body sent is not JSON",
-)
 @pytest.mark.parametrize(
     "template",
     ['{"a": NaN, "d": %SUBMISSION%}', '{"a": -Infinity, "d": %SUBMISSION%}', '{"a": 1e999}'],

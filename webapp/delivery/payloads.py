@@ -883,7 +883,11 @@ def validate_payload_template(template: str | None, export_type: str) -> list[st
     if len(template) > MAX_TEMPLATE_LENGTH:
         return [f"The custom wrapper is too long (at most {MAX_TEMPLATE_LENGTH} characters)."]
     try:
-        json.loads(template.replace(PLACEHOLDER, "{}"))
+        json.loads(
+            template.replace(PLACEHOLDER, "{}"),
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+        )
     except json.JSONDecodeError as exc:
         pos = _template_position(template, exc.pos, 2)
         line, column = _line_column(template, pos)
@@ -891,6 +895,10 @@ def validate_payload_template(template: str | None, export_type: str) -> list[st
             f"The custom wrapper is not valid JSON (with {{}} in place of {PLACEHOLDER}): "
             f"{exc.msg} at line {line}, column {column}."
         ]
+    except RecursionError:
+        return ["The custom wrapper is nested too deeply."]
+    except ValueError as exc:  # NaN, Infinity, 1e999, numbers with too many digits
+        return [f"The custom wrapper is not valid JSON: {str(exc)[:200]}"]
     if PLACEHOLDER in template:
         try:
             json.loads(template.replace(PLACEHOLDER, _TEMPLATE_PROBE))
@@ -900,6 +908,17 @@ def validate_payload_template(template: str | None, export_type: str) -> list[st
                 f'remove the quotes around it (e.g. {{"data": {PLACEHOLDER}}}).'
             ]
     return []
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is too large for a JSON number.")
+    return value
 
 
 def _dump_json(obj: Any) -> str:
