@@ -91,7 +91,7 @@ def _pg_unavailable_reason() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def database_urls(tmp_path_factory, worker_id):
+def database_urls(tmp_path_factory):
     """Migrated empty databases: {'sqlite': url, 'postgresql': url or skip reason}."""
     from flask_migrate import upgrade
 
@@ -103,7 +103,8 @@ def database_urls(tmp_path_factory, worker_id):
     reason = _pg_unavailable_reason()
     pg_name = None
     if reason is None:
-        pg_name = f"fh_test_{worker_id}_{uuid.uuid4().hex[:8]}"
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # set by pytest-xdist
+        pg_name = f"fh_test_{worker}_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{pg_name}"')
         base = PG_ADMIN_URL.rsplit("/", 1)[0]
