@@ -11,10 +11,10 @@ import json
 from datetime import timedelta
 
 import pytest
-from rq import SimpleWorker
 from sqlalchemy import select, update
 
-from tests.helpers import fixture_bytes
+from tests.helpers import fixture_bytes, run_worker
+from tests.helpers import make_retries_due as fast_forward
 from webapp.delivery import feed
 from webapp.delivery import queue as q
 from webapp.delivery.retries import retry_failed, retry_log
@@ -41,13 +41,6 @@ def post(client, form_uid, token, sample="nested.json", content_type="applicatio
     return response.json
 
 
-def run_worker(app) -> None:
-    """Drain the queue with a real RQ SimpleWorker, in burst mode."""
-    with app.app_context():
-        connection = q.redis_connection()
-        SimpleWorker([q.delivery_queue(connection)], connection=connection).work(burst=True)
-
-
 def logs(app) -> list[DeliveryLog]:
     with app.app_context():
         rows = db.session.scalars(select(DeliveryLog).order_by(DeliveryLog.id)).all()
@@ -55,25 +48,6 @@ def logs(app) -> list[DeliveryLog]:
             _ = row.attempts
         db.session.expunge_all()
         return rows
-
-
-def fast_forward(app) -> None:
-    """Make every scheduled retry due now, then let rq-scheduler queue it."""
-    with app.app_context():
-        scheduler = q.scheduler()
-        now = utcnow()
-        db.session.execute(
-            update(DeliveryLog)
-            .where(DeliveryLog.status == "pending", DeliveryLog.next_retry_at.is_not(None))
-            .values(next_retry_at=now)
-        )
-        db.session.commit()
-        for job in scheduler.get_jobs():
-            if job.id.startswith("fh-deliver-"):
-                scheduler.change_execution_time(
-                    job, (now - timedelta(seconds=1)).replace(tzinfo=None)
-                )
-        scheduler.enqueue_jobs()
 
 
 def scheduled_retries(app) -> dict[str, float]:
