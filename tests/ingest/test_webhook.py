@@ -235,3 +235,109 @@ def test_submission_accepted_while_redis_is_down(app, make, make_app):
     )
     assert r.status_code == 201 and r.json["deliveries"] == 1
     assert counts(app) == (1, 1)
+
+
+BAD_BODIES = [
+    ("application/json", b"{not json"),  # 400
+    ("text/plain", b"hello"),  # 415
+]
+
+
+@pytest.mark.parametrize("content_type,body", BAD_BODIES)
+def test_form_and_token_errors_come_before_body_errors(app, client, make, content_type, body):
+    """Small bodies are parsed before the one-statement store, yet 404 and 401 still win."""
+    form_uid, token = make.form()
+    headers = {"Content-Type": content_type}
+    r = client.post(url("aNoSuchForm"), data=body, headers={**headers, "Authorization": "Bearer x"})
+    assert r.status_code == 404
+    r = client.post(url(form_uid), data=body, headers={**headers, "Authorization": "Bearer nope"})
+    assert r.status_code == 401 and "Invalid ingest token" in r.json["error"]
+    r = client.post(url(form_uid), data=body, headers=headers)
+    assert r.status_code == 401 and "Missing ingest token" in r.json["error"]
+    r = client.post(
+        url(form_uid), data=body, headers={**headers, "Authorization": f"Bearer {token}"}
+    )
+    assert r.status_code in (400, 415)
+    assert counts(app) == (0, 0)
+
+
+def test_a_large_body_is_not_read_before_the_token_is_checked(app, make, make_app):
+    """Over 64 KB (or without a length) the form and token are checked first."""
+    form_uid, token = make.form()
+    client = app.test_client()
+    big = json.dumps({"x": "y" * 100_000}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer nope"}
+    r = client.post(url(form_uid), data=big, headers=headers)
+    assert r.status_code == 401
+    r = client.post(
+        url(form_uid),
+        input_stream=io.BytesIO(big),
+        headers=headers,
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert r.status_code == 401
+    headers["Authorization"] = f"Bearer {token}"
+    r = client.post(url(form_uid), data=big, headers=headers)
+    assert r.status_code == 201
+    assert counts(app) == (1, 0)
+
+
+def test_log_uids_are_distinct_kobo_style_uids(app, client, make):
+    form_uid, token = make.form()
+    for name in ("A", "B", "C"):
+        make.hook(form_uid, name=name)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    for number in range(20):
+        body = json.dumps({"meta": {"instanceID": f"uuid:{number}"}}).encode()
+        assert client.post(url(form_uid), data=body, headers=headers).status_code == 201
+    with app.app_context():
+        uids = list(db.session.scalars(select(DeliveryLog.uid)))
+    assert len(uids) == len(set(uids)) == 60
+    for uid in uids:
+        assert len(uid) == 22 and uid.startswith("hl") and uid[2:].isalnum() and uid.isascii()
+
+
+def test_database_unreachable_answers_503_with_retry_after(app, make, make_app, db_backend):
+    """Nothing can be stored: say so, and when to come back, instead of a 500."""
+    form_uid, token = make.form()
+    if db_backend[0] == "postgresql":
+        down_url = "postgresql+psycopg://postgres@127.0.0.1:1/test"
+    else:
+        down_url = "sqlite:////nonexistent-directory/formhooks.db"
+    down_app = make_app(DATABASE_URL=down_url)
+    client = down_app.test_client()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    small = fixture_bytes("nested.json")
+    big = json.dumps({"x": "y" * 100_000}).encode()
+    for body in (small, big):
+        r = client.post(url(form_uid), data=body, headers=headers)
+        assert r.status_code == 503, r.data
+        assert int(r.headers["Retry-After"]) > 0
+        assert "database is unavailable" in r.json["error"]
+    assert counts(app) == (0, 0)
+
+
+def test_a_dropped_database_connection_is_replaced_without_an_error(app, client, make, db_backend):
+    """After a database restart the pooled connections are dead: the post still succeeds."""
+    if db_backend[0] != "postgresql":
+        pytest.skip("SQLite has no server connection to lose")
+    from sqlalchemy import text
+
+    form_uid, token = make.form()
+    make.hook(form_uid)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    first = json.dumps({"meta": {"instanceID": "uuid:1"}}).encode()
+    assert client.post(url(form_uid), data=first, headers=headers).status_code == 201
+    with app.app_context():
+        killed = db.session.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        db.session.commit()
+    assert killed >= 1
+    second = json.dumps({"meta": {"instanceID": "uuid:2"}}).encode()
+    r = client.post(url(form_uid), data=second, headers=headers)
+    assert r.status_code == 201 and r.json["deliveries"] == 1
+    assert counts(app) == (2, 2)

@@ -7,9 +7,10 @@ import binascii
 
 from flask import Blueprint, current_app, jsonify, request
 
-from webapp.extensions import csrf
+from webapp.extensions import csrf, db
+from webapp.ingest import storing as store
 from webapp.ingest.parsing import IngestError, instance_id_of, media_kind, parse_body
-from webapp.ingest.storing import find_form, store_submission
+from webapp.ingest.storing import Refusal, check_form
 
 bp = Blueprint("ingest", __name__)
 
@@ -58,29 +59,73 @@ def _read_body(limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# Bodies up to this size are parsed before the form and token are checked, so
+# that a valid request costs one database round trip; larger or unsized ones
+# are checked first, so an unauthenticated sender never makes us read much.
+PRECHECK_BYTES = 64 * 1024
+RETRY_AFTER_SECONDS = 30
+
+MISSING_TOKEN = (  # a message, not a secret
+    "Missing ingest token: send it as 'Authorization: Bearer <token>', "  # noqa: S105
+    "as the password of HTTP Basic auth, or as ?token=<token>."
+)
+
+
+def _refused(form_uid: str, refusal: Refusal, token: str | None):
+    if refusal is Refusal.NO_FORM:
+        return _error(404, f"No form with uid {form_uid!r}.")
+    if token is None:
+        return _error(401, MISSING_TOKEN)
+    return _error(401, "Invalid ingest token for this form.")
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    return isinstance(
+        exc,
+        sa_exc.OperationalError
+        | sa_exc.InterfaceError
+        | sa_exc.TimeoutError
+        | psycopg.OperationalError
+        | psycopg.InterfaceError,
+    )
+
+
 @bp.post("/api/v1/forms/<form_uid>/submissions")
 @csrf.exempt
 def receive(form_uid: str):
-    form = find_form(form_uid)
-    if form is None:
-        return _error(404, f"No form with uid {form_uid!r}.")
+    """Authenticate, read, parse and store: 404 and 401 come before body errors."""
     token = _presented_token()
-    if token is None:
-        return _error(
-            401,
-            "Missing ingest token: send it as 'Authorization: Bearer <token>', "
-            "as the password of HTTP Basic auth, or as ?token=<token>.",
-        )
-    if not form.check_token(token):
-        return _error(401, "Invalid ingest token for this form.")
+    length = request.content_length
     try:
-        kind = media_kind(request.mimetype)
-        body = _read_body(current_app.config["MAX_SUBMISSION_BYTES"])
-        parsed = parse_body(kind, request.headers.get("Content-Type", ""), body)
-        instance_id = instance_id_of(parsed.data, request.headers.get("Idempotency-Key"))
-    except IngestError as exc:
-        return _error(exc.status, exc.message)
-    result = store_submission(form, instance_id, parsed)
+        checked = token is None or length is None or length > PRECHECK_BYTES
+        if checked:
+            refusal = check_form(form_uid, token)
+            if refusal is not None:
+                return _refused(form_uid, refusal, token)
+        try:
+            kind = media_kind(request.mimetype)
+            body = _read_body(current_app.config["MAX_SUBMISSION_BYTES"])
+            parsed = parse_body(kind, request.headers.get("Content-Type", ""), body)
+            instance_id = instance_id_of(parsed.data, request.headers.get("Idempotency-Key"))
+        except IngestError as exc:
+            refusal = None if checked else check_form(form_uid, token)
+            if refusal is not None:
+                return _refused(form_uid, refusal, token)
+            return _error(exc.status, exc.message)
+        result = store.receive(form_uid, token, instance_id, parsed)
+    except Exception as exc:
+        if not _database_unavailable(exc):
+            raise
+        db.session.rollback()
+        current_app.logger.warning("Submission refused with 503: database unavailable: %s", exc)
+        response = _error(503, "The database is unavailable; nothing was stored. Retry later.")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    if isinstance(result, Refusal):
+        return _refused(form_uid, result, token)
     payload = {
         "id": result.submission_id,
         "instance_id": result.instance_id,
