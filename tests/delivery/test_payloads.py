@@ -759,8 +759,7 @@ def test_validate_subset_fields():
         "Subset field #1 must be a string.",
         "Subset field #2 is empty.",
         "Subset field 'a b' must not contain whitespace.",
-        "Subset field '/a' must not start or end with '/'.",
-        "Subset field 'a/' must not start or end with '/'.",
+        "Subset fields '/a', 'a/' must not start or end with '/'.",
         "Subset field 'a//b' must not contain '//'.",
         "Subset field #7 is too long (at most 255 characters).",
     ]

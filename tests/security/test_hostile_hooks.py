@@ -83,7 +83,7 @@ BAD_ENDPOINTS = [
 ]
 
 # Alternative spellings of 127.0.0.1 that inet_aton and IDNA accept: refused
-# when sent (below), but not yet when saved.
+# when saved and when sent (below).
 NUMERIC_LOOPBACKS = [
     "http://2130706433/",
     "http://0x7f000001/",
@@ -226,6 +226,32 @@ def rules(database_urls, tmp_path_factory):
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def app_for_networks(database_urls, tmp_path):
+    """Make an app like `rules` with a given SSRF_ALLOWED_NETWORKS."""
+    from webapp import create_app
+
+    apps = []
+
+    def make(networks: str):
+        app = create_app(
+            {
+                "DATABASE_URL": database_urls["sqlite"],
+                "SECRET_KEY": SECRET_KEY,
+                "FORMHOOKS_INSTANCE_PATH": str(tmp_path),
+                "SSRF_ALLOWED_NETWORKS": networks,
+                "MAIL_SERVER": "",
+            }
+        )
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
 
 
 def check_errors(errors: dict, field: str, what: str, most: int = 60) -> None:
@@ -539,23 +565,125 @@ def test_control_characters_in_header_values_are_refused_at_save(rules, value):
     check_errors(errors, "settings", repr(value))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="http._host_problems checks only canonical IP literals at save"
-)
 @pytest.mark.parametrize("url", NUMERIC_LOOPBACKS)
 def test_numeric_loopback_spellings_are_refused_at_save(rules, url):
-    _, errors = clean_hook_settings({"name": "CRM", "endpoint": url})
+    cleaned, errors = clean_hook_settings({"name": "CRM", "endpoint": url})
+    assert cleaned == {}
     check_errors(errors, "endpoint", url)
+    [message] = errors["endpoint"]
+    host = urlsplit(url).hostname
+    assert message.startswith(f"{host} is another way of writing 127.0.0.1, a loopback address;")
+    assert "SSRF_ALLOWED_NETWORKS" in message
 
 
-@pytest.mark.xfail(
-    strict=True, reason="payloads.validate_subset_fields gives one message per bad tag"
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("http://10.1/", "10.0.0.1"),
+        ("http://0xa9fea9fe/latest/meta-data/", "169.254.169.254"),
+        ("http://0/", "0.0.0.0"),
+        ("http://0300.0250.1/", "192.168.0.1"),
+        ("http://127.0.0.1./", "127.0.0.1"),
+    ],
 )
+def test_other_numeric_spellings_are_read_as_the_resolver_reads_them(rules, url, address):
+    _, errors = clean_hook_settings({"name": "CRM", "endpoint": url})
+    [message] = errors["endpoint"]
+    assert f"another way of writing {address}," in message, message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://0127.0.0.1/",  # octal 0127 is 87: a public address
+        "http://1.2.3/",  # 1.2.0.3
+        "http://0x7f000001.example.org/",
+        "http://127.0.0.1.nip.example/",
+        "https://bücher.example/hook",
+    ],
+)
+def test_names_and_public_numeric_spellings_are_accepted(rules, url):
+    cleaned, errors = clean_hook_settings({"name": "CRM", "endpoint": url})
+    assert errors == {}
+    assert cleaned["endpoint"] == url
+
+
+def test_numeric_spellings_follow_ssrf_allowed_networks(app_for_networks):
+    """As at send time: an address inside SSRF_ALLOWED_NETWORKS is allowed, however written."""
+    with app_for_networks("127.0.0.0/8").app_context():
+        for url in ["http://2130706433/", "http://0x7f000001/", "http://127.1/"]:
+            assert clean_hook_settings({"name": "CRM", "endpoint": url})[1] == {}, url
+        _, errors = clean_hook_settings({"name": "CRM", "endpoint": "http://10.1/"})
+        assert "10.0.0.1, a private address" in errors["endpoint"][0]
+        # Not sendable at all (urllib3 does not map them), allowed address or not.
+        for url in ["http://①②⑦.0.0.1/", "http://127。0。0。1/"]:
+            _, errors = clean_hook_settings({"name": "CRM", "endpoint": url})
+            assert errors["endpoint"] == [f"The host name {urlsplit(url).hostname!r} is not valid."]
+
+
 def test_10000_bad_subset_tags_give_a_short_answer(rules):
     _, errors = clean_hook_settings(
         {"name": "CRM", "endpoint": ENDPOINT, "subset_fields": ["a b"] * 10_000}
     )
     check_errors(errors, "subset_fields", "10,000 tags with spaces", most=3)
+    assert errors["subset_fields"] == [
+        "At most 500 subset fields are allowed (10000 given).",
+        "Subset field 'a b' must not contain whitespace.",
+    ]
+    _, errors = clean_hook_settings(
+        {"name": "CRM", "endpoint": ENDPOINT, "subset_fields": [f"q {i}" for i in range(10_000)]}
+    )
+    check_errors(errors, "subset_fields", "10,000 different tags with spaces", most=3)
+    assert errors["subset_fields"][1] == (
+        "Subset fields 'q 0', 'q 1', 'q 2' and 9997 more must not contain whitespace."
+    )
+
+
+def test_bad_subset_tags_of_every_kind_give_one_message_per_kind(rules):
+    tags = [1, 2, "", "", "x" * 256] * 2000 + ["a b", "/a", "a/", "a//b"] * 1000
+    _, errors = clean_hook_settings({"name": "CRM", "endpoint": ENDPOINT, "subset_fields": tags})
+    check_errors(errors, "subset_fields", "14,000 bad tags of six kinds", most=7)
+    assert errors["subset_fields"][1:] == [
+        "Subset fields #1, #2, #6 and 3997 more must be strings.",
+        "Subset fields #3, #4, #8 and 3997 more are empty.",
+        "Subset field 'a b' must not contain whitespace.",
+        "Subset fields '/a', 'a/' must not start or end with '/'.",
+        "Subset field 'a//b' must not contain '//'.",
+        "Subset fields #5, #10, #15 and 1997 more are too long (at most 255 characters).",
+    ]
+
+
+def test_new_setting_messages_are_shown_in_french(rules):
+    from flask_babel import force_locale
+
+    from webapp.admin.setting_messages import translate
+
+    messages = [
+        *clean_hook_settings({"name": "CRM", "endpoint": "http://0x7f000001/"})[1]["endpoint"],
+        *clean_hook_settings(
+            {
+                "name": "CRM",
+                "endpoint": ENDPOINT,
+                "subset_fields": [f"q {i}" for i in range(600)] + ["/a", "a/", "a//b", "b//c"],
+            }
+        )[1]["subset_fields"],
+        *clean_hook_settings(
+            {"name": "CRM", "endpoint": ENDPOINT, "subset_fields": ["a b", "c d", "/x", "/y"]}
+        )[1]["subset_fields"],
+    ]
+    with rules.test_request_context(), force_locale("fr"):
+        french = [translate(message) for message in messages]
+    assert french == [
+        "0x7f000001 est une autre écriture de 127.0.0.1, une adresse interne (a loopback "
+        "address) : Formhooks n’envoie pas vers les adresses internes "
+        "(voir SSRF_ALLOWED_NETWORKS).",
+        "Au plus 500 champs peuvent être choisis (604 donnés).",
+        "Les champs 'q 0', 'q 1', 'q 2' et 597 autres ne doivent pas contenir d’espaces.",
+        "Les champs '/a', 'a/' ne doivent ni commencer ni finir par « / ».",
+        "Les champs 'a//b', 'b//c' ne doivent pas contenir « // ».",
+        "Les champs 'a b', 'c d' ne doivent pas contenir d’espaces.",
+        "Les champs '/x', '/y' ne doivent ni commencer ni finir par « / ».",
+    ]
 
 
 def test_api_body_nested_too_deeply_is_refused(app, client, make, api_token):

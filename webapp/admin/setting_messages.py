@@ -42,6 +42,14 @@ PATTERNS = (
     ),
     (r"The host name (?P<host>.+) is not valid\.", N_("The host name %(host)s is not valid.")),
     (
+        r"(?P<host>\S+) is another way of writing (?P<ip>\S+), (?P<reason>.+); Formhooks does "
+        r"not send to internal addresses \(see SSRF_ALLOWED_NETWORKS\)\.",
+        N_(
+            "%(host)s is another way of writing %(ip)s, an internal address (%(reason)s): "
+            "Formhooks does not send to internal addresses (see SSRF_ALLOWED_NETWORKS)."
+        ),
+    ),
+    (
         r"(?P<ip>\S+) is (?P<reason>.+); Formhooks does not send to internal addresses "
         r"\(see SSRF_ALLOWED_NETWORKS\)\.",
         N_(
@@ -79,6 +87,34 @@ PATTERNS = (
             "%%SUBMISSION%% must stand for a JSON value, not be inside a JSON string: "
             'remove the quotes around it (e.g. {"data": %%SUBMISSION%%}).'
         ),
+    ),
+    (
+        r"At most (?P<most>\d+) subset fields are allowed \((?P<count>\d+) given\)\.",
+        N_("At most %(most)s fields can be chosen (%(count)s given)."),
+    ),
+    (
+        r"Subset fields (?P<tags>.+) and (?P<count>\d+) more must not contain whitespace\.",
+        N_("The fields %(tags)s and %(count)s more must not contain spaces."),
+    ),
+    (
+        r"Subset fields (?P<tags>.+) must not contain whitespace\.",
+        N_("The fields %(tags)s must not contain spaces."),
+    ),
+    (
+        r"Subset fields (?P<tags>.+) and (?P<count>\d+) more must not start or end with '/'\.",
+        N_("The fields %(tags)s and %(count)s more must not start or end with “/”."),
+    ),
+    (
+        r"Subset fields (?P<tags>.+) must not start or end with '/'\.",
+        N_("The fields %(tags)s must not start or end with “/”."),
+    ),
+    (
+        r"Subset fields (?P<tags>.+) and (?P<count>\d+) more must not contain '//'\.",
+        N_("The fields %(tags)s and %(count)s more must not contain “//”."),
+    ),
+    (
+        r"Subset fields (?P<tags>.+) must not contain '//'\.",
+        N_("The fields %(tags)s must not contain “//”."),
     ),
     (
         r"Subset field (?P<tag>.+) must not contain whitespace\.",

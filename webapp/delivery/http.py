@@ -35,6 +35,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util import parse_url
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -263,7 +264,8 @@ def validate_endpoint_url(
     hook's basic auth fields are for that), no spaces or control characters,
     at most MAX_URL_LENGTH characters, a port between 1 and 65535. It does not
     resolve names (that happens at send time). When ``allowed_networks`` is
-    given, a host written as an IP address is also checked with address_refusal.
+    given, a host written as an IP address is also checked with address_refusal,
+    in any spelling the resolver reads as one (2130706433, 0x7f000001, 127.1).
     """
     if not isinstance(url, str) or not url:
         return ["Enter the endpoint URL, e.g. https://example.org/hook."]
@@ -315,6 +317,14 @@ def _host_problems(host: str, netloc: str, allowed: Sequence[IPNetwork] | None) 
         labels = ascii_name.split(".")
         if len(ascii_name) > 253 or not all(_LABEL.match(lb) for lb in labels):
             return [f"The host name {host!r} is not valid."]
+        # A name the resolver reads as an address (2130706433, 0x7f.1, 127.1,
+        # and after IDNA mapping ①②⑦.0.0.1) is judged by that address.
+        address = None if allowed is None else _numeric_address(ascii_name.lower())
+        reason = None if address is None else address_refusal(address, allowed)
+        if reason is not None:
+            return [f"{host} is another way of writing {address}, {reason}; {_SSRF_HINT}"]
+        if not host.isascii() and not _urllib3_accepts(host):
+            return [f"The host name {host!r} is not valid."]
         return []
     reason = None if allowed is None else address_refusal(ip, allowed)
     if reason is not None:
@@ -327,6 +337,30 @@ def _ip_literal(host: str) -> IPAddress | None:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
+
+
+def _numeric_address(name: str) -> IPAddress | None:
+    """The address the resolver reads in ``name`` without any lookup, or None.
+
+    getaddrinfo with AI_NUMERICHOST is the very parser the send-time guard's
+    lookup uses (inet_aton forms: decimal, octal, hex, one to four parts), so
+    save time and send time cannot read a host differently.
+    """
+    try:
+        infos = socket.getaddrinfo(name, None, flags=socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError, ValueError):
+        return None
+    return ipaddress.ip_address(infos[0][4][0]) if infos else None
+
+
+def _urllib3_accepts(host: str) -> bool:
+    """urllib3 IDNA-encodes names strictly (no UTS 46 mapping): ｅｘａｍｐｌｅ.org
+    or ①②⑦.0.0.1 make every send fail, so they are refused at save."""
+    try:
+        parse_url(f"http://{host}/")
+    except urllib3.exceptions.LocationParseError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------

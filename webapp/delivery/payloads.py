@@ -809,28 +809,56 @@ def validate_subset_fields(tags: Any) -> list[str]:
     each non-empty, at most :data:`MAX_SUBSET_FIELD_LENGTH` characters, with
     no whitespace, no leading or trailing ``/`` and no ``//``. Duplicates are
     allowed. An empty list is valid (send everything).
+
+    One message per kind of problem, naming at most :data:`_NAMED_TAGS` tags
+    (the rest are counted), so 10,000 bad tags give a short answer.
     """
     if not isinstance(tags, list):
         return ["Subset fields must be a list of strings."]
     errors: list[str] = []
     if len(tags) > MAX_SUBSET_FIELDS:
         errors.append(f"At most {MAX_SUBSET_FIELDS} subset fields are allowed ({len(tags)} given).")
+    # kind -> the offending tags (by value) or positions (#n), in order, without repeats
+    found: dict[str, dict[str, None]] = {kind: {} for kind in _SUBSET_PROBLEMS}
     for index, tag in enumerate(tags, start=1):
         if not isinstance(tag, str):
-            errors.append(f"Subset field #{index} must be a string.")
+            found["type"][f"#{index}"] = None
         elif not tag:
-            errors.append(f"Subset field #{index} is empty.")
+            found["empty"][f"#{index}"] = None
         elif len(tag) > MAX_SUBSET_FIELD_LENGTH:
-            errors.append(
-                f"Subset field #{index} is too long (at most {MAX_SUBSET_FIELD_LENGTH} characters)."
-            )
+            found["long"][f"#{index}"] = None
         elif _WHITESPACE.search(tag):
-            errors.append(f"Subset field {_short(tag)} must not contain whitespace.")
+            found["space"][_short(tag)] = None
         elif tag[0] == "/" or tag[-1] == "/":
-            errors.append(f"Subset field {_short(tag)} must not start or end with '/'.")
+            found["slash"][_short(tag)] = None
         elif "//" in tag:
-            errors.append(f"Subset field {_short(tag)} must not contain '//'.")
+            found["double"][_short(tag)] = None
+    for kind, (one, many) in _SUBSET_PROBLEMS.items():
+        names = list(found[kind])
+        if len(names) == 1:
+            errors.append(f"Subset field {names[0]} {one}")
+        elif names:
+            listed = ", ".join(names[:_NAMED_TAGS])
+            if len(names) > _NAMED_TAGS:
+                listed += f" and {len(names) - _NAMED_TAGS} more"
+            errors.append(f"Subset fields {listed} {many}")
     return errors
+
+
+#: The most tags a subset_fields message names; the others are counted.
+_NAMED_TAGS = 3
+#: kind -> (end of the message for one tag, for several).
+_SUBSET_PROBLEMS = {
+    "type": ("must be a string.", "must be strings."),
+    "empty": ("is empty.", "are empty."),
+    "space": ("must not contain whitespace.", "must not contain whitespace."),
+    "slash": ("must not start or end with '/'.", "must not start or end with '/'."),
+    "double": ("must not contain '//'.", "must not contain '//'."),
+    "long": (
+        f"is too long (at most {MAX_SUBSET_FIELD_LENGTH} characters).",
+        f"are too long (at most {MAX_SUBSET_FIELD_LENGTH} characters).",
+    ),
+}
 
 
 def _template_position(template: str, substituted_pos: int, replacement_len: int) -> int:
