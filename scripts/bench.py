@@ -34,6 +34,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
+
+from scripts.procfile import web_command  # noqa: E402 (after the path is set)
+
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SAMPLE = json.loads((ROOT / "tests/fixtures/nested.json").read_text())
 SAMPLE.pop("meta")  # every post is a new submission (a new instance id)
@@ -139,20 +142,12 @@ class Env:
         self.processes.append(process)
         return process
 
-    def web(self) -> str:
+    def web(self, app: str | None = None) -> str:
+        """gunicorn as the Procfile's `web` line runs it (`app`: another WSGI app)."""
         port = free_port()
-        self.spawn(
-            [
-                str(BIN / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "webapp:create_app()",
-            ]
-        )
+        self.spawn(web_command(port, env=self.env, app=app))
         url = f"http://127.0.0.1:{port}"
-        wait_http(url + "/healthz")
+        wait_http(url + ("/healthz" if app is None else "/"))
         return url
 
     def worker(self, concurrency: int = 1) -> subprocess.Popen:
@@ -306,7 +301,7 @@ def requests_loop(url: str, count: int) -> float:
 
 
 def ingest(quick: bool) -> None:
-    print("ingest: wrk against gunicorn (2 sync workers, as the Procfile)", flush=True)
+    print(f"ingest: wrk -c8 against {' '.join(web_command('$PORT')[1:])}", flush=True)
     wrk = shutil.which("wrk")
     if wrk is None:
         subprocess.run(
@@ -327,7 +322,7 @@ def ingest(quick: bool) -> None:
             'wrk.headers["Content-Type"] = "application/json"\n'
             f'wrk.headers["Authorization"] = "Bearer {token}"\n'
         )
-        duration = "5s" if quick else "10s"
+        duration = "3s" if quick else "5s"
         path = f"/api/v1/forms/{form_uid}/submissions"
 
         def run(base: str) -> float:
@@ -345,20 +340,13 @@ def ingest(quick: bool) -> None:
                 raise RuntimeError(out)
             return rate
 
-        ours = run(env.web())
-        bare_port = free_port()
-        env.spawn(
-            [
-                str(BIN / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{bare_port}",
-                "--workers",
-                "2",
-                "scripts.benchlib.bare_app:create_app()",
-            ]
-        )
-        time.sleep(1.5)
-        bare = run(f"http://127.0.0.1:{bare_port}")
+        ours_url = env.web()
+        bare_url = env.web(app="scripts.benchlib.bare_app:create_app()")
+        # Alternate the two, so that both see the same machine.
+        ours = bare = 0.0
+        for _ in range(2):
+            ours += run(ours_url) / 2
+            bare += run(bare_url) / 2
         stored = env.count("pending")
         row(
             "webhook ingest, requests/s (JSON, 2 active hooks)",
@@ -661,6 +649,150 @@ def pages(quick: bool) -> None:
         )
 
 
+def soak(quick: bool) -> None:
+    """10,000 submissions to 3 hooks failing 20 % at random: every log ends, none is lost."""
+    import threading
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.models import Attempt, DeliveryLog, Submission
+
+    count, fail_rate, max_tries = (2000 if quick else 10000), 0.2, 4
+    print(
+        f"soak: {count:,} submissions to 3 hooks failing {fail_rate:.0%} at random, "
+        "RETRY_DELAYS=1,1,1",
+        flush=True,
+    )
+    env = Env(RETRY_DELAYS="1,1,1", SCHEDULER_INTERVAL="0.2", SWEEP_INTERVAL="5")
+    try:
+        urls = [env.endpoint("--fail-rate", str(fail_rate), "--seed", str(i)) for i in range(3)]
+        form_uid, token, hook_ids = env.form(*urls)
+        endpoint_of = dict(zip(hook_ids, urls, strict=True))
+        web = env.web()
+        env.worker(1)
+        env.spawn([str(BIN / "flask"), "--app", "webapp", "scheduler"])
+        time.sleep(2.5)
+
+        local = threading.local()
+        submit_url = f"{web}/api/v1/forms/{form_uid}/submissions"
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+
+        def submit(_: int) -> int:
+            if not hasattr(local, "session"):
+                local.session = requests.Session()
+            try:
+                return local.session.post(
+                    submit_url, data=BODY, headers=headers, timeout=30
+                ).status_code
+            except requests.RequestException:
+                return 0
+
+        began = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            answers = Counter(pool.map(submit, range(count)))
+        posted = time.monotonic() - began
+        accepted = answers.get(201, 0)
+
+        def statuses() -> Counter:
+            with env.app.app_context():
+                rows = db.session.execute(
+                    select(DeliveryLog.status, func.count()).group_by(DeliveryLog.status)
+                ).all()
+                db.session.remove()
+            return Counter(dict(rows))
+
+        deadline = began + (600 if quick else 1200)
+        while True:
+            by_status = statuses()
+            ended = by_status["success"] + by_status["failed"]
+            if ended == sum(by_status.values()) >= 3 * accepted or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        seconds = time.monotonic() - began
+
+        with env.app.app_context():
+            submissions = db.session.scalar(select(func.count()).select_from(Submission))
+            logs = db.session.execute(
+                select(DeliveryLog.uid, DeliveryLog.hook_id, DeliveryLog.status, DeliveryLog.tries)
+            ).all()
+            per_log = dict(
+                db.session.execute(
+                    select(DeliveryLog.uid, func.count(Attempt.id))
+                    .join(Attempt, Attempt.log_id == DeliveryLog.id)
+                    .group_by(DeliveryLog.uid)
+                ).all()
+            )
+            db.session.remove()
+        received = {
+            url: requests.get(url.replace("/hook", "/received"), timeout=10).json() for url in urls
+        }
+        ok_ids = {url: Counter(r["ok"]) for url, r in received.items()}
+        answered = sum(len(r["ok"]) + r["failed"] for r in received.values())
+        attempts = sum(per_log.values())
+        duplicates = sum(n - 1 for ids in ok_ids.values() for n in ids.values() if n > 1)
+        statuses_seen = Counter(log.status for log in logs)
+        not_ended = sum(
+            n for status, n in statuses_seen.items() if status not in ("success", "failed")
+        )
+        over_tries = sum(
+            1 for log in logs if log.tries > max_tries or per_log.get(log.uid, 0) > max_tries
+        )
+        tries_mismatch = sum(1 for log in logs if log.tries != per_log.get(log.uid, 0))
+        lost = sum(
+            1
+            for log in logs
+            if log.status == "success" and log.uid not in ok_ids[endpoint_of[log.hook_id]]
+        )
+        failed_but_received = sum(
+            1
+            for log in logs
+            if log.status == "failed" and log.uid in ok_ids[endpoint_of[log.hook_id]]
+        )
+        failed_early = sum(1 for log in logs if log.status == "failed" and log.tries != max_tries)
+        problems = {
+            "submissions refused": count - accepted,
+            "submissions not stored": accepted - submissions,
+            "logs missing": 3 * submissions - len(logs),
+            "logs not ended": not_ended,
+            f"logs over {max_tries} tries": over_tries,
+            "logs whose tries != attempts": tries_mismatch,
+            "success logs not received (lost)": lost,
+            "failed logs received with a 2xx": failed_but_received,
+            f"failed logs with fewer than {max_tries} tries": failed_early,
+            "duplicates received": duplicates,
+            "attempts not answered once by the endpoints": abs(attempts - answered),
+            "no retry happened": int(attempts <= len(logs)),
+        }
+        expected_failed = 3 * count * fail_rate**max_tries
+        print(
+            f"  submissions {count:,} posted in {posted:.0f} s (answers {dict(answers)}), "
+            f"{submissions:,} stored; logs {len(logs):,}: {statuses_seen['success']:,} success, "
+            f"{statuses_seen['failed']:,} failed (expected ~{expected_failed:.0f}), "
+            f"{not_ended} not ended; attempts {attempts:,} (endpoints answered {answered:,}); "
+            f"duplicates received {duplicates}; lost {lost}; {seconds:.0f} s in all",
+            flush=True,
+        )
+        broken = {name: n for name, n in problems.items() if n}
+        for name, n in broken.items():
+            print(f"  SOAK INVARIANT BROKEN: {name}: {n}", flush=True)
+        row(
+            f"soak: {count:,} submissions x 3 hooks failing {fail_rate:.0%} at random, "
+            "RETRY_DELAYS=1,1,1",
+            f"{statuses_seen['success']:,} success / {statuses_seen['failed']:,} failed",
+            f"~{expected_failed:.0f} failed expected",
+            "-",
+            f"every log success or failed, <= {max_tries} tries, every success received",
+            not broken,
+            f"({len(logs):,} logs, {attempts:,} attempts, {duplicates} duplicates, {lost} lost, "
+            f"{seconds:.0f} s{'; BROKEN: ' + ', '.join(broken) if broken else ''})",
+        )
+    finally:
+        env.close()
+
+
 SECTIONS = {
     "ingest": ingest,
     "deliveries": deliveries,
@@ -669,6 +801,7 @@ SECTIONS = {
     "slow_hook": slow_hook,
     "memory": memory,
     "pages": pages,
+    "soak": soak,
 }
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts.procfile import web_command  # noqa: E402 (after the path is set)
+
 
 def start_embedded_redis(instance: Path):
     """A private Redis server on a unix socket, saving to the instance folder."""
@@ -75,16 +77,7 @@ def main() -> int:
         first_run_admin()
     bin_dir = Path(sys.executable).parent
     commands = {
-        "web": [
-            str(bin_dir / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--access-logfile",
-            "-",
-            "webapp:create_app()",
-        ],
+        "web": web_command(port),
         "worker": [sys.executable, str(ROOT / "worker.py")],
         "scheduler": [str(bin_dir / "flask"), "--app", "webapp", "scheduler"],
     }

@@ -10,4 +10,8 @@ def create_app() -> Flask:
     def receive(form_uid: str):
         return {"created": True}, 201
 
+    @app.get("/")
+    def ready():
+        return "ok"
+
     return app

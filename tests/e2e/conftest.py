@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from scripts.procfile import web_command
 from tests.conftest import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,14 +36,7 @@ class Stack:
 
     def command(self, name: str) -> list[str]:
         return {
-            "web": [
-                str(BIN / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                "2",
-                "webapp:create_app()",
-            ],
+            "web": web_command(self.port, env=self.env),
             "worker": [sys.executable, str(ROOT / "worker.py")],
             "scheduler": [str(BIN / "flask"), "--app", "webapp", "scheduler"],
         }[name]
