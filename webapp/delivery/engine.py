@@ -6,9 +6,19 @@ the same time; a worker killed mid-send leaves a lease that expires, and the
 log is sent again (at-least-once). Work is done in batches: one UPDATE claims
 many logs, one INSERT opens their attempts, one executemany records them.
 
+If the database goes away (a restart, a failover), a drainer does not die
+with the sends it has made: it waits for the sends in flight, then retries
+recording them, with backoff, while their lease still holds. The record is
+conditional on the lease (and on the attempt still being open), so retrying
+it is harmless: applied once, or not at all if another worker has taken the
+log since. Ids taken from the feed but not claimed go back to the feed. So a
+restart sends nothing twice; only an outage longer than the lease does.
+
 Worker processes commit with PostgreSQL's asynchronous commit (worker.py):
 after a database crash the last few of their changes may be lost, which can
 only make a log be sent again, never lost. Ingest commits stay synchronous.
+A clean shutdown or restart (`pg_ctl stop -m fast`) writes every committed
+change first, so it loses none.
 """
 
 from __future__ import annotations
@@ -24,7 +34,8 @@ from typing import Any
 
 from flask import current_app
 from requests.structures import CaseInsensitiveDict
-from sqlalchemy import bindparam, case, insert, or_, select, update
+from sqlalchemy import bindparam, case, delete, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from webapp.delivery import feed
 from webapp.delivery.http import DeliveryError, Sender
@@ -47,6 +58,27 @@ PAUSED = "Paused: the hook is disabled; this is sent when it is enabled again."
 def lease_seconds() -> float:
     """How long a claim holds: beyond any send bounded by DELIVERY_TIMEOUT."""
     return current_app.config["DELIVERY_TIMEOUT"] * 2 + 5
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether `exc` says the database went away (or cannot be reached yet).
+
+    SQLAlchemy wraps the driver's errors: OperationalError covers a refused
+    connection, "the database system is shutting down / starting up" and a
+    session cut by the server; `connection_invalidated` any other error that
+    SQLAlchemy recognised as a lost connection.
+    """
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(exc, psycopg.OperationalError)
 
 
 def get_sender() -> Sender:
@@ -90,16 +122,30 @@ class Outcome:
     duration: float = 0.0
 
 
+@dataclass
+class Batch:
+    """What `prepare` did with the ids it was given."""
+
+    ready: list[Prepared]  # claimed, attempt opened: to send
+    released: list[int]  # claimed but no room for their hook: back to the feed
+    broken: list[tuple[Prepared, Outcome]]  # the payload could not be built: to record
+
+
 def prepare(
-    log_ids: Iterable[int], *, has_room: Callable[[int], bool] | None = None
-) -> tuple[list[Prepared], list[int]]:
+    log_ids: Iterable[int],
+    *,
+    has_room: Callable[[int], bool] | None = None,
+    now: datetime | None = None,
+) -> Batch:
     """Claim the due, unleased, pending logs among `log_ids` and open their attempts.
 
-    Logs of a disabled hook are parked, logs out of tries are failed, and logs
-    whose hook has no room (`has_room(hook_id)` is False) are released again:
-    returned second, for the caller to put back in the feed. Commits.
+    The lease is `now + lease_seconds()`. Logs of a disabled hook are parked,
+    logs out of tries are failed, and logs whose hook has no room
+    (`has_room(hook_id)` is False) are released again, for the caller to put
+    back in the feed. Logs whose payload cannot be built are returned with
+    their failed outcome, for the caller to `record`. Commits.
     """
-    now = utcnow()
+    now = now or utcnow()
     lease = now + timedelta(seconds=lease_seconds())
     claimed = db.session.execute(
         update(DeliveryLog)
@@ -129,7 +175,7 @@ def prepare(
     ).all()
     if not claimed:
         db.session.commit()
-        return [], []
+        return Batch([], [], [])
     hooks = _load_hooks({row.hook_id for row in claimed})
     tries = {row.id: row.tries for row in claimed}
     suspects = [row.id for row in claimed if row.message == INTERRUPTED]
@@ -159,9 +205,33 @@ def prepare(
     )
     prepared, broken = _open_attempts(ready, hooks, tries, lease, now)
     db.session.commit()
-    if broken:
-        record(broken)
-    return prepared, released
+    return Batch(prepared, released, broken)
+
+
+def unclaim(log_ids: list[int], now: datetime) -> None:
+    """Undo a `prepare(log_ids, now=now)` whose commit may or may not have happened.
+
+    The lease it took (if it did) is dropped and the attempts it opened are
+    deleted: nothing was sent. Conditional on that very lease, so a log that
+    another worker claimed since keeps its claim. Commits.
+    """
+    if not log_ids:
+        return
+    lease = now + timedelta(seconds=lease_seconds())
+    held = db.session.scalars(
+        update(DeliveryLog)
+        .where(DeliveryLog.id.in_(log_ids), DeliveryLog.locked_until == lease)
+        .values(locked_until=None)
+        .returning(DeliveryLog.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if held:
+        db.session.execute(
+            delete(Attempt)
+            .where(Attempt.log_id.in_(held), Attempt.started_at == now, Attempt.outcome.is_(None))
+            .execution_options(synchronize_session=False)
+        )
+    db.session.commit()
 
 
 def _load_hooks(hook_ids: set[int]) -> dict[int, dict[str, Any]]:
@@ -305,9 +375,13 @@ def send(item: Prepared, sender: Sender) -> Outcome:
     return Outcome(result.ok, False, result.status_code, message, result.duration)
 
 
+# Both statements may run twice for one send (a commit whose answer was lost
+# in a disconnect, then retried): each applies once. An attempt is completed
+# only while open (a worker that took over after the lease closed it as
+# interrupted), a log only while it holds this lease.
 _ATTEMPT_RESULT = (
     update(Attempt)
-    .where(Attempt.id == bindparam("b_id"))
+    .where(Attempt.id == bindparam("b_id"), Attempt.outcome.is_(None))
     .values(
         duration_ms=bindparam("b_duration"),
         status_code=bindparam("b_code"),
@@ -338,8 +412,10 @@ def record(results: list[tuple[Prepared, Outcome]]) -> dict[int, str]:
     """Complete the attempts and move each log on: success, next try, or failed.
 
     A log whose lease is no longer ours (it expired and another worker took
-    it) keeps the other worker's state; the attempt is still recorded.
-    Returns {log_id: "success" | "retry" | "failed"}.
+    it) keeps the other worker's state, and so does the attempt, which that
+    worker closed as interrupted. Idempotent: may be called again with the
+    same results after a failed commit. Returns {log_id: "success" | "retry"
+    | "failed"} as computed (the log may have kept another worker's state).
     """
     if not results:
         return {}
@@ -396,6 +472,8 @@ DRAIN_BUDGET = 5.0  # seconds a drain job runs before giving the worker back to 
 DELIVERY_ERROR_WEIGHT = 1.0  # a send that got no answer counts as slow
 COLLECT_WAIT = 0.005  # seconds to wait for more sends to finish before recording
 DEFER = 0.5  # seconds before a log released for lack of room is looked at again
+DB_RETRY_FIRST = 0.1  # seconds before trying the database again after it went away...
+DB_RETRY_MAX = 1.0  # ...doubling up to this
 STOP_REQUESTED = False  # set by worker.py on SIGTERM: finish what is in flight, take no more
 
 
@@ -405,6 +483,11 @@ class Drainer:
     The database work stays on the calling thread (one session); only the
     HTTP calls run in the pool. Returns when the feed is empty, the budget
     is spent (then it queues another drain job) or a stop is requested.
+
+    If the database goes away, the drainer takes nothing more, lets the sends
+    in flight finish and retries recording them until the database is back
+    (then it drains on) or their lease is over (then it gives up on them,
+    they are sent again after the lease, and it returns).
     """
 
     def __init__(self, budget: float = DRAIN_BUDGET) -> None:
@@ -412,7 +495,10 @@ class Drainer:
         self.in_flight: dict[Future, Prepared] = {}
         self.per_hook: Counter[int] = Counter()
         self.latency: dict[int, float] = {}  # per hook, moving average of send seconds
+        self.finished: list[tuple[Prepared, Outcome]] = []  # sent (or broken), not recorded yet
+        self.unclaimed: tuple[list[int], datetime] | None = None  # a claim cut by a disconnect
         self.sent = 0
+        self.unrecorded = 0  # sends given up on: the database stayed away beyond their lease
 
     def has_room(self, hook_id: int) -> bool:
         if self.latency.get(hook_id, 0.0) > SLOW and self.per_hook[hook_id] >= PER_SLOW_HOOK:
@@ -425,12 +511,21 @@ class Drainer:
         with feed.drainer_registered(), ThreadPoolExecutor(SEND_THREADS) as pool:
             while True:
                 taken = 0
-                # Take work in batches: one claim and one commit serve many logs.
-                if len(self.in_flight) <= SEND_THREADS // 2 and time.monotonic() < deadline:
-                    taken = self._take(pool)
-                if self.in_flight:
-                    self._collect()
-                elif taken == 0 and not self._more_to_do(deadline):
+                try:
+                    # Take work in batches: one claim and one commit serve many logs.
+                    if len(self.in_flight) <= SEND_THREADS // 2 and time.monotonic() < deadline:
+                        taken = self._take(pool)
+                    if self.in_flight or self.finished:
+                        self._collect()
+                        continue
+                except Exception as exc:
+                    if not is_disconnect(exc):
+                        raise
+                    if self._recover(exc):
+                        continue
+                    self._hand_over()
+                    return self.sent
+                if taken == 0 and not self._more_to_do(deadline):
                     return self.sent
 
     def _take(self, pool: ThreadPoolExecutor) -> int:
@@ -440,10 +535,21 @@ class Drainer:
         ids = feed.pop_due(free)
         if not ids:
             return 0
-        prepared, released = prepare(ids, has_room=self.has_room)
-        feed.push(released, delay=DEFER)
+        now = utcnow()
+        try:
+            batch = prepare(ids, has_room=self.has_room, now=now)
+        except Exception as exc:
+            if is_disconnect(exc):
+                # Not claimed (or the claim's commit is in doubt): back to the
+                # feed at once, so the ids wait in Redis, not for the sweeper.
+                self.unclaimed = (ids, now)
+                feed.push(ids, delay=DEFER)
+            self.per_hook = Counter(item.hook_id for item in self.in_flight.values())
+            raise
+        feed.push(batch.released, delay=DEFER)
+        self.finished.extend(batch.broken)
         sender = get_sender()
-        for item in prepared:
+        for item in batch.ready:
             self.in_flight[pool.submit(send, item, sender)] = item
         self.per_hook = Counter(item.hook_id for item in self.in_flight.values())
         if len(ids) == free:
@@ -452,10 +558,14 @@ class Drainer:
 
     def _collect(self) -> None:
         """Record what has finished, waiting a moment so records come in groups."""
-        done, _ = wait(self.in_flight, timeout=0.05, return_when=FIRST_COMPLETED)
-        if done and len(done) < len(self.in_flight) // 2:
-            done, _ = wait(self.in_flight, timeout=COLLECT_WAIT, return_when=ALL_COMPLETED)
-        results = []
+        if self.in_flight:
+            done, _ = wait(self.in_flight, timeout=0.05, return_when=FIRST_COMPLETED)
+            if done and len(done) < len(self.in_flight) // 2:
+                done, _ = wait(self.in_flight, timeout=COLLECT_WAIT, return_when=ALL_COMPLETED)
+            self._done(done)
+        self._record()
+
+    def _done(self, done: Iterable[Future]) -> None:
         for future in done:
             item = self.in_flight.pop(future)
             self.per_hook[item.hook_id] -= 1
@@ -463,9 +573,81 @@ class Drainer:
             seconds = outcome.duration if outcome.status_code else DELIVERY_ERROR_WEIGHT
             previous = self.latency.get(item.hook_id, seconds)
             self.latency[item.hook_id] = 0.8 * previous + 0.2 * seconds
-            results.append((item, outcome))
-        record(results)
-        self.sent += len(results)
+            self.finished.append((item, outcome))
+
+    def _record(self) -> None:
+        if self.finished:
+            record(self.finished)  # kept in self.finished until it commits
+            self.sent += len(self.finished)
+            self.finished = []
+
+    def _recover(self, error: Exception) -> bool:
+        """The database went away: wait for it, bounded by the leases, and record.
+
+        Returns True once the database answers and every finished send is
+        recorded; False if the leases ran out first (those logs are sent
+        again after their lease, by whichever worker claims them).
+        """
+        self._rollback()
+        # Nothing new can be claimed: let the sends in flight end (each is
+        # bounded by DELIVERY_TIMEOUT), so their results are kept for the record.
+        self._done(wait(self.in_flight).done)
+        leases = [item.lease for item, _ in self.finished]
+        give_up_at = max(leases) if leases else utcnow() + timedelta(seconds=lease_seconds())
+        log.warning(
+            "Database unreachable (%s): retrying until %s to record %d sends",
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__,
+            give_up_at.isoformat(timespec="seconds"),
+            len(self.finished),
+        )
+        delay = DB_RETRY_FIRST
+        while True:
+            remaining = (give_up_at - utcnow()).total_seconds()
+            time.sleep(max(0.0, min(delay, remaining)))
+            try:
+                self._after_reconnect()
+                log.info("Database back: drain goes on")
+                return True
+            except Exception as exc:
+                if not is_disconnect(exc):
+                    raise
+                self._rollback()
+            if utcnow() >= give_up_at:
+                log.error(
+                    "Database still unreachable after the lease: %d sends not recorded "
+                    "(they will be sent again)",
+                    len(self.finished),
+                )
+                self.unrecorded += len(self.finished)
+                self.finished = []
+                return False
+            delay = min(delay * 2, DB_RETRY_MAX)
+
+    def _after_reconnect(self) -> None:
+        """Undo a claim cut by the disconnect, record what finished (or just ping)."""
+        if self.unclaimed is not None:
+            ids, now = self.unclaimed
+            unclaim(ids, now)
+            self.unclaimed = None
+            feed.push(ids)  # already there unless another drainer took them: no-op then
+        if self.finished:
+            self._record()
+        else:
+            db.session.execute(select(1))
+            db.session.rollback()
+
+    @staticmethod
+    def _rollback() -> None:
+        try:
+            db.session.rollback()
+        except Exception as exc:  # the connection is gone: nothing to roll back
+            if not is_disconnect(exc):
+                raise
+
+    def _hand_over(self) -> None:
+        """Stop while the database is away: another drain job takes over later."""
+        if feed.release_kick():
+            feed.kick()
 
     def _more_to_do(self, deadline: float) -> bool:
         """Nothing in flight and nothing due: stop, unless ids are still waiting."""
