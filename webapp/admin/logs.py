@@ -10,8 +10,8 @@ from webapp.admin.auth import safe_next
 from webapp.admin.log_queries import (
     LogFilters,
     capped_count,
-    capped_status_counts,
     log_page,
+    status_tab_counts,
 )
 from webapp.admin.lookups import form_or_404, hook_or_404, log_or_404
 from webapp.admin.permissions import protect
@@ -41,7 +41,7 @@ def index(form_uid: str, hook_uid: str):
     for problem in filters.problems:
         flash(problem, "warning")
     page = log_page(hook, filters, before=_cursor("before"), after=_cursor("after"))
-    counts = capped_status_counts(hook)
+    counts = status_tab_counts(hook)
     return render_template(
         "logs/index.html",
         form=form,
@@ -49,7 +49,7 @@ def index(form_uid: str, hook_uid: str):
         filters=filters,
         page=page,
         counts=counts,
-        total=(sum(c for c, _ in counts.values()), any(capped for _, capped in counts.values())),
+        total=sum(counts.values()),
         matching=_matching(hook, filters, page),
         action_form=ConfirmForm(),
     )

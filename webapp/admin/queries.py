@@ -1,4 +1,8 @@
-"""Read queries shared by the panel's pages: counts in one GROUP BY, never N+1."""
+"""Read queries shared by the panel's pages: counts in one GROUP BY, never N+1.
+
+Per-hook counts come from the counters kept by the database
+(webapp.models.counters), never from counting the logs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,16 @@ from sqlalchemy import Date, cast, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.extensions import db
-from webapp.models import FAILED, STATUSES, DeliveryLog, Form, Hook, Submission, status_counts
+from webapp.models import (
+    FAILED,
+    STATUSES,
+    DeliveryLog,
+    Form,
+    Hook,
+    HookStatusCount,
+    Submission,
+    counters,
+)
 
 StatusCounts = dict[str, int]
 
@@ -20,8 +33,8 @@ def empty_counts() -> StatusCounts:
 
 
 def hook_status_counts(hook_ids: Iterable[int]) -> dict[int, StatusCounts]:
-    """{hook id: {status: count}} for these hooks, in one query."""
-    return status_counts(DeliveryLog.hook_id, hook_ids)
+    """{hook id: {status: count}} for these hooks, in one query of the counters."""
+    return counters.hook_status_counts(hook_ids)
 
 
 def form_submission_stats(form_ids: Iterable[int]) -> dict[int, tuple[int, datetime | None]]:
@@ -98,18 +111,22 @@ def status_counts_since(since: datetime) -> StatusCounts:
 
 
 def failing_hooks(limit: int = 10) -> list[tuple[Hook, int]]:
-    """Hooks with failed logs, most failures first, with their form loaded."""
-    failed = func.count().label("failed")
+    """Hooks with failed logs, most failures first, with their form loaded.
+
+    Reads the counters: the cost depends on the number of hooks, not of logs.
+    """
+    failed = func.sum(HookStatusCount.n).label("failed")
     rows = db.session.execute(
         select(Hook, failed)
-        .join(DeliveryLog, DeliveryLog.hook_id == Hook.id)
-        .where(DeliveryLog.status == FAILED)
+        .join(HookStatusCount, HookStatusCount.hook_id == Hook.id)
+        .where(HookStatusCount.status == FAILED)
         .group_by(Hook.id)
+        .having(failed > 0)
         .order_by(failed.desc(), Hook.id)
         .limit(limit)
     ).all()
     _load_forms(hook for hook, _ in rows)
-    return [(hook, count) for hook, count in rows]
+    return [(hook, int(count)) for hook, count in rows]
 
 
 def disabled_hooks(limit: int = 10) -> list[Hook]:

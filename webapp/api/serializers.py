@@ -1,7 +1,8 @@
 """Rows as the API's JSON, with KoboToolbox's field names.
 
 Functions taking a list load what the rows need in one query per kind
-(counts by GROUP BY), never one query per row. Secrets never leave here:
+(counts by GROUP BY, per-hook log counts from their counters), never one
+query per row. Secrets never leave here:
 no hook password, custom header values masked, ingest tokens for editors only.
 """
 
@@ -14,7 +15,7 @@ from sqlalchemy import func, select
 
 from webapp.api.common import absolute_url, api_user, isoformat
 from webapp.extensions import db
-from webapp.models import Attempt, DeliveryLog, Form, Hook, Submission, status_counts
+from webapp.models import Attempt, DeliveryLog, Form, Hook, Submission, hook_status_counts
 
 
 def forms_json(forms: Sequence[Form]) -> list[dict[str, Any]]:
@@ -57,8 +58,8 @@ def _counts_by(column, ids: Iterable[int]) -> dict[int, int]:
 
 
 def hooks_json(hooks: Sequence[Hook]) -> list[dict[str, Any]]:
-    """Hooks with their counts per log status (one query for all of them)."""
-    counts = status_counts(DeliveryLog.hook_id, (hook.id for hook in hooks))
+    """Hooks with their counts per log status (one query of the counters for all of them)."""
+    counts = hook_status_counts(hook.id for hook in hooks)
     return [_hook_json(hook, counts[hook.id]) for hook in hooks]
 
 

@@ -1,5 +1,6 @@
 """The data model, one module per aggregate."""
 
+from webapp.models.counters import HookStatusCount, hook_status_counts
 from webapp.models.deliveries import (
     FAILED,
     PENDING,
@@ -27,7 +28,9 @@ __all__ = [
     "DeliveryLog",
     "Form",
     "Hook",
+    "HookStatusCount",
     "Submission",
     "User",
+    "hook_status_counts",
     "status_counts",
 ]

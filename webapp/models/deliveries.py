@@ -89,8 +89,10 @@ class Attempt(db.Model):
 def status_counts(column, ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """{id: {status: count}} of delivery logs grouped by `column`, in one query.
 
-    `column` is DeliveryLog.hook_id or DeliveryLog.submission_id; every id
-    and every status is present (0 when none). Reads only the indexes.
+    `column` is DeliveryLog.submission_id (or another column with few logs
+    per id): every id and every status is present (0 when none). Reads only
+    the indexes, but every matching entry: for hooks, whose logs are
+    unbounded, use webapp.models.counters.hook_status_counts (constant time).
     """
     ids = list(ids)
     counts = {key: dict.fromkeys(STATUSES, 0) for key in ids}
