@@ -13,7 +13,7 @@ from webapp.admin.status import queue_health
 from webapp.admin.webforms import ConfirmForm
 from webapp.delivery.queue import redis_connection
 from webapp.extensions import db
-from webapp.models import FAILED, DeliveryLog, Form
+from webapp.models import FAILED, Form, HookStatusCount
 from webapp.models.base import utcnow
 
 bp = Blueprint("dashboard", __name__)
@@ -39,7 +39,9 @@ def index():
         week=week,
         chart=charts.daily_bars(days, daily),
         failed_total=db.session.scalar(
-            select(func.count()).select_from(DeliveryLog).where(DeliveryLog.status == FAILED)
+            select(func.coalesce(func.sum(HookStatusCount.n), 0)).where(
+                HookStatusCount.status == FAILED
+            )
         ),
         failing=queries.failing_hooks(),
         disabled=queries.disabled_hooks(),
