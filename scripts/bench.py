@@ -596,7 +596,7 @@ def rss_kb(pid: int) -> int:
 
 
 def memory(quick: bool) -> None:
-    many = 10000 if quick else 30000
+    many = 10000 if quick else 100_000
     print(f"memory: worker RSS after 1,000 and after {many:,} deliveries", flush=True)
     env = Env()
     try:

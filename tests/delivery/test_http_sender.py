@@ -387,6 +387,40 @@ def test_timeout_bounds_the_whole_exchange(server, path):
     assert 0.9 < info.value.duration < 2.5
 
 
+def test_one_watchdog_thread_serves_every_post_and_forgets_finished_ones(server, sender):
+    """A timer thread per post cost more than a fast send: one thread watches them all."""
+    from webapp.delivery import http
+
+    sender.post(server.base + "/ok", b"{}", headers=JSON)
+    before = threading.active_count()
+    for _ in range(50):
+        assert sender.post(server.base + "/ok", b"{}", headers=JSON).ok
+    assert threading.active_count() == before
+    watchdogs = [t for t in threading.enumerate() if t.name == "formhooks-watchdog"]
+    assert len(watchdogs) == 1
+    assert not http._WATCHDOG._live  # finished exchanges hold nothing
+
+
+def test_timeouts_of_different_lengths_fire_each_at_its_own_deadline(server):
+    """Two senders with other timeouts: the shorter fires first, the longer is not cut early."""
+    results: dict[float, float] = {}
+
+    def post(timeout: float) -> None:
+        with Sender(timeout=timeout, allowed_networks=LOOPBACK) as sender:
+            started = time.monotonic()
+            with pytest.raises(DeliveryError, match=f"Timed out after {timeout:g} s"):
+                sender.post(server.base + "/stall", b"{}", headers=JSON)
+            results[timeout] = time.monotonic() - started
+
+    threads = [threading.Thread(target=post, args=(t,)) for t in (2.0, 0.5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert 0.4 < results[0.5] < 1.5
+    assert 1.9 < results[2.0] < 3.5
+
+
 def test_timeout_on_a_reused_connection_and_that_connection_is_dropped(server):
     with Sender(timeout=1, allowed_networks=LOOPBACK) as sender:
         assert sender.post(server.base + "/ok", b"", headers={}).ok

@@ -14,14 +14,18 @@ from __future__ import annotations
 import base64
 import codecs
 import contextlib
+import functools
 import http.client
 import ipaddress
+import itertools
+import os
 import re
 import socket
 import ssl
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -371,7 +375,7 @@ def _urllib3_accepts(host: str) -> bool:
 class _Exchange:
     """The state of one Sender.post call: its deadline and the sockets it uses.
 
-    The watchdog (a threading.Timer) calls fire() at the deadline: every socket
+    The watchdog (one thread per process, _WATCHDOG) calls fire() at the deadline: every socket
     registered so far is shut down, which wakes any blocking connect, send or
     recv at once. Sockets are registered as duplicated descriptors owned by the
     exchange, so a shutdown can never hit a descriptor reused by someone else,
@@ -440,6 +444,75 @@ def _shutdown(sock: socket.socket) -> None:
 
 
 _CURRENT: ContextVar[_Exchange | None] = ContextVar("formhooks_exchange", default=None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _url_problems(url: str) -> tuple[str, ...]:
+    """validate_endpoint_url for the sender: a hook's URL is checked once per process."""
+    return tuple(validate_endpoint_url(url))
+
+
+class _Watchdog:
+    """One thread that fires every exchange still running at its deadline.
+
+    A timer thread per post cost more than a fast send itself. Exchanges are
+    kept in deadline order per timeout (all of a Sender's have the same), so
+    the thread only ever looks at the head of each queue; a finished exchange
+    is forgotten at once, and its queue entry is dropped when it comes up.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queues: dict[float, deque[tuple[float, int]]] = {}
+        self._live: dict[int, _Exchange] = {}
+        self._keys = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def watch(self, exchange: _Exchange) -> int:
+        key = next(self._keys)
+        with self._cond:
+            if self._thread is None or self._pid != os.getpid():  # first use, or forked
+                self._queues, self._live = {}, {}
+                self._pid = os.getpid()
+                self._thread = threading.Thread(
+                    target=self._run, name="formhooks-watchdog", daemon=True
+                )
+                self._thread.start()
+            queue = self._queues.setdefault(exchange.timeout, deque())
+            queue.append((exchange.deadline, key))
+            self._live[key] = exchange
+            if len(queue) == 1:
+                self._cond.notify()
+        return key
+
+    def forget(self, key: int) -> None:
+        with self._cond:
+            self._live.pop(key, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                due: list[_Exchange] = []
+                wake = None
+                for queue in self._queues.values():
+                    while queue:
+                        deadline, key = queue[0]
+                        if key not in self._live:
+                            queue.popleft()
+                        elif deadline <= now:
+                            queue.popleft()
+                            due.append(self._live.pop(key))
+                        else:
+                            wake = deadline if wake is None else min(wake, deadline)
+                            break
+                for exchange in due:
+                    exchange.fire()
+                self._cond.wait(None if wake is None else max(0.0, wake - time.monotonic()))
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _resolve(host: str, port: int, exchange: _Exchange) -> list[tuple]:
@@ -686,12 +759,10 @@ class Sender:
         if not isinstance(body, bytes | bytearray | memoryview):
             raise TypeError("body must be bytes")
         exchange = _Exchange(self.timeout, self.allowed_networks)
-        watchdog = threading.Timer(self.timeout, exchange.fire)
-        watchdog.daemon = True
         token = _CURRENT.set(exchange)
-        watchdog.start()
+        watched = _WATCHDOG.watch(exchange)
         try:
-            problems = validate_endpoint_url(url)
+            problems = _url_problems(url)
             if problems:
                 raise DeliveryError(" ".join(problems), permanent=True)
             return self._follow(exchange, url, bytes(body), _headers(headers, auth))
@@ -699,7 +770,7 @@ class Sender:
             e.duration = exchange.elapsed()
             raise
         finally:
-            watchdog.cancel()
+            _WATCHDOG.forget(watched)
             _CURRENT.reset(token)
             exchange.finish()
 
@@ -715,7 +786,7 @@ class Sender:
             response.close()
             if hop == self.max_redirects:
                 break
-            problems = validate_endpoint_url(location)
+            problems = _url_problems(location)
             if problems:
                 raise DeliveryError(f"Redirected to an unusable URL: {' '.join(problems)}")
             if not _same_origin(url, location):
