@@ -1,6 +1,7 @@
 """Faults with the real processes (gunicorn, worker.py, the scheduler), as in tests/e2e.
 
 * PostgreSQL restarted mid-run, on a private cluster started for the test;
+* Redis stopped with sends in flight and retries scheduled, back empty;
 * the scheduler down for an hour (simulated by moving due times back);
 * endpoints that answer a huge body or trickle bytes.
 
@@ -35,7 +36,7 @@ from tests.e2e.conftest import ROOT, Stack
 from webapp.delivery.engine import INTERRUPTED
 from webapp.delivery.queue import job_id
 from webapp.extensions import db
-from webapp.models import DeliveryLog, Submission
+from webapp.models import DeliveryLog, Hook, Submission
 from webapp.models.base import utcnow
 
 pytestmark = pytest.mark.e2e
@@ -427,6 +428,64 @@ def stack_redis_client(server: RedisServer):
     from redis import Redis
 
     return Redis.from_url(server.url)
+
+
+def test_redis_stopped_during_sending_and_while_retries_are_scheduled(
+    app, make, stack, stack_redis, endpoint, figures
+):
+    """Redis dies with sends in flight and retries waiting in rq-scheduler, and comes
+    back empty: the sends are recorded, the lost retries are found by the sweeper,
+    every log ends in success, and nothing is sent twice."""
+    count = 10
+    endpoint.delay = 2.5  # hook A: slow, so its sends are in flight when Redis stops
+    failing = Endpoint()  # hook B: every first attempt fails, so its retries wait
+    failing.statuses = [500] * count + [200]
+    try:
+        form_uid, token = make.form()
+        make.hook(form_uid, name="A", endpoint=endpoint.url)
+        make.hook(form_uid, name="B", endpoint=failing.url)
+        with app.app_context():
+            hook_a = db.session.scalar(select(Hook.id).where(Hook.name == "A"))
+        stack.env["RETRY_DELAYS"] = "3,3,3"
+        start_processes(stack, "web", "worker", "scheduler")
+        for number in range(count):
+            answer = post_submission(stack, form_uid, token, f"uuid:redis-{number}")
+            assert answer.status_code == 201
+        failing.wait_for(count, timeout=20)
+        redis = stack_redis_client(stack_redis)
+        wait_until(
+            lambda: redis.zcard(SCHEDULED_JOBS) >= count, 10, "the retries to be scheduled", stack
+        )
+        stack_redis.stop()
+        in_flight = sum(1 for r in logs_of(app) if r.hook_id == hook_a and r.status == "pending")
+        assert in_flight > 0, "hook A finished before Redis stopped: nothing was in flight"
+        figures.add("faults injected: Redis stopped during sending, retries scheduled")
+        time.sleep(2.0)
+        stack_redis.start()  # empty: the feed, the drain jobs and the scheduled retries are gone
+
+        def settled() -> bool:
+            rows = logs_of(app)
+            return len(rows) == 2 * count and all(r.status == "success" for r in rows)
+
+        took = wait_until(settled, 60, "every log to succeed after Redis came back", stack)
+        time.sleep(1.5)  # another sweep: nothing may be sent again
+        sent_a, sent_b = delivery_counts(endpoint), delivery_counts(failing)
+        duplicates = sum(n - 1 for n in sent_a.values()) + sum(n - 2 for n in sent_b.values())
+        figures.add("faults: duplicate deliveries (Redis stopped)", duplicates)
+        print(
+            f"\nRedis stopped with {in_flight} sends of A in flight and "
+            f"{count} retries of B scheduled; all delivered {took:.1f} s after, "
+            f"{duplicates} duplicates"
+        )
+        rows = logs_of(app)
+        assert len(sent_a) == count and set(sent_a.values()) == {1}
+        assert len(sent_b) == count and set(sent_b.values()) == {2}
+        assert all(r.tries == (1 if r.hook_id == hook_a else 2) for r in rows)
+        for name, process in stack.processes.items():
+            assert process.poll() is None, f"{name} died:\n{stack.logs()}"
+    finally:
+        failing.close()
+        kill_all(stack)
 
 
 # --------------------------------------------------------------------------

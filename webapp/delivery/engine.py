@@ -23,6 +23,7 @@ change first, so it loses none.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -33,6 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from redis.exceptions import RedisError
 from requests.structures import CaseInsensitiveDict
 from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
@@ -518,15 +520,44 @@ class Drainer:
                     if self.in_flight or self.finished:
                         self._collect()
                         continue
+                except RedisError as exc:
+                    self._finish_without_feed(exc)
+                    return self.sent
                 except Exception as exc:
                     if not is_disconnect(exc):
                         raise
                     if self._recover(exc):
                         continue
-                    self._hand_over()
+                    with contextlib.suppress(RedisError):
+                        self._hand_over()
                     return self.sent
-                if taken == 0 and not self._more_to_do(deadline):
+                try:
+                    if taken == 0 and not self._more_to_do(deadline):
+                        return self.sent
+                except RedisError as exc:
+                    self._finish_without_feed(exc)
                     return self.sent
+
+    def _finish_without_feed(self, error: RedisError) -> None:
+        """Redis went away: take nothing more, but record every send in flight.
+
+        The database still answers, so the sends made are recorded (else they
+        would be sent again after their lease). Logs still in the feed wait
+        there, or, if Redis lost them, for the sweeper.
+        """
+        log.warning(
+            "Redis unreachable (%s): recording the %d sends in flight, taking no more",
+            error,
+            len(self.in_flight) + len(self.finished),
+        )
+        while self.in_flight or self.finished:
+            try:
+                self._collect()
+            except Exception as exc:
+                if not is_disconnect(exc):
+                    raise
+                if not self._recover(exc):
+                    return
 
     def _take(self, pool: ThreadPoolExecutor) -> int:
         free = SEND_THREADS - len(self.in_flight)
