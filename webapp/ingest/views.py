@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 
 from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.extensions import csrf, db
 from webapp.ingest import storing as store
@@ -119,7 +121,8 @@ def receive(form_uid: str):
     except Exception as exc:
         if not _database_unavailable(exc):
             raise
-        db.session.rollback()
+        with contextlib.suppress(SQLAlchemyError):  # the connection may be gone already
+            db.session.rollback()
         current_app.logger.warning("Submission refused with 503: database unavailable: %s", exc)
         response = _error(503, "The database is unavailable; nothing was stored. Retry later.")
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
