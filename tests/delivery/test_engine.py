@@ -285,3 +285,53 @@ def test_killed_worker_lease_expires_and_log_is_sent_again(app, client, make, en
     assert entry.status == "success" and entry.tries == 2
     assert [a.outcome for a in entry.attempts] == ["error", "success"]
     assert "Interrupted" in entry.attempts[0].message
+
+
+def test_a_worker_claims_ahead_but_sends_at_most_send_threads_at_once(app, client, make, endpoint):
+    """Claims come in batches of about SEND_THREADS (one statement each), while at
+    most SEND_THREADS sends are open at once; every log is sent once."""
+    import threading
+    import time
+
+    from webapp.delivery.engine import MAX_CLAIMED, SEND_THREADS
+
+    count = MAX_CLAIMED + 16
+    endpoint.delay = 0.3
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url)
+    for number in range(count):
+        body = json.dumps({"n": number, "meta": {"instanceID": f"uuid:ahead-{number}"}}).encode()
+        response = client.post(
+            f"/api/v1/forms/{form_uid}/submissions",
+            data=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        assert response.status_code == 201
+    leased: list[int] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with app.app_context():
+            while not done.is_set():
+                leased.append(
+                    db.session.query(DeliveryLog)
+                    .filter(DeliveryLog.status == "pending", DeliveryLog.locked_until > utcnow())
+                    .count()
+                )
+                db.session.rollback()
+                time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        run_worker(app)
+    finally:
+        done.set()
+        watcher.join()
+    arrivals = sorted(r["time"] for r in endpoint.requests)
+    window = endpoint.delay  # each request is held open this long after it arrives
+    most_open = max(sum(1 for t in arrivals if start <= t < start + window) for start in arrivals)
+    assert len(arrivals) == count
+    assert all(row.status == "success" for row in logs(app))
+    assert SEND_THREADS < max(leased) <= MAX_CLAIMED
+    assert most_open <= SEND_THREADS

@@ -468,6 +468,10 @@ def record(results: list[tuple[Prepared, Outcome]]) -> dict[int, str]:
 
 
 SEND_THREADS = 32  # concurrent sends per worker process
+# Logs claimed at once per worker process: those sending plus as many waiting
+# for a thread, so claims and records come in batches of about SEND_THREADS
+# (one statement each) instead of about SEND_THREADS / 2.
+MAX_CLAIMED = 2 * SEND_THREADS
 SLOW = 0.25  # seconds: a hook whose sends average more than this is "slow"...
 PER_SLOW_HOOK = 4  # ...and gets at most this many threads, so it cannot take them all
 DRAIN_BUDGET = 5.0  # seconds a drain job runs before giving the worker back to RQ
@@ -515,7 +519,7 @@ class Drainer:
                 taken = 0
                 try:
                     # Take work in batches: one claim and one commit serve many logs.
-                    if len(self.in_flight) <= SEND_THREADS // 2 and time.monotonic() < deadline:
+                    if len(self.in_flight) <= MAX_CLAIMED // 2 and time.monotonic() < deadline:
                         taken = self._take(pool)
                     if self.in_flight or self.finished:
                         self._collect()
@@ -560,7 +564,7 @@ class Drainer:
                     return
 
     def _take(self, pool: ThreadPoolExecutor) -> int:
-        free = SEND_THREADS - len(self.in_flight)
+        free = MAX_CLAIMED - len(self.in_flight)
         if STOP_REQUESTED:
             return 0
         ids = feed.pop_due(free)
