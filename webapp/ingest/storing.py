@@ -54,8 +54,11 @@ class StoreResult:
     submission_id: int
     instance_id: str
     created: bool
-    deliveries: int
-    log_ids: tuple[int, ...] = ()
+    log_ids: tuple[int, ...] = ()  # the pending logs created (none for an edit)
+
+    @property
+    def deliveries(self) -> int:
+        return len(self.log_ids)
 
 
 def find_form(form_uid: str) -> IngestForm | None:
@@ -189,13 +192,11 @@ def _receive_postgresql(form_uid, token, instance_id, parsed):
                 if not token_ok:
                     return Refusal.BAD_TOKEN
                 if submission_id is not None:
-                    return StoreResult(
-                        submission_id, instance_id, True, len(log_ids), tuple(log_ids)
-                    )
+                    return StoreResult(submission_id, instance_id, True, tuple(log_ids))
                 cursor.execute(_EDIT_SQL, params)
                 row = cursor.fetchone()
                 if row is not None:
-                    return StoreResult(row[0], instance_id, False, 0)
+                    return StoreResult(row[0], instance_id, False)
                 # The submission was deleted between the two statements: store it anew.
         except psycopg.OperationalError:
             # A stale connection (the database restarted): drop the pool, try once more.
@@ -255,7 +256,7 @@ def _receive_portable(form_uid, token, instance_id, parsed):
         ]
         log_ids = list(db.session.scalars(insert(DeliveryLog).returning(DeliveryLog.id), rows))
     db.session.commit()
-    return StoreResult(submission_id, instance_id, True, len(log_ids), tuple(log_ids))
+    return StoreResult(submission_id, instance_id, True, tuple(log_ids))
 
 
 def _record_edit(form: IngestForm, instance_id: str, parsed: ParsedSubmission) -> StoreResult:
@@ -272,4 +273,4 @@ def _record_edit(form: IngestForm, instance_id: str, parsed: ParsedSubmission) -
         .returning(Submission.id)
     )
     db.session.commit()
-    return StoreResult(submission_id, instance_id, False, 0)
+    return StoreResult(submission_id, instance_id, False)
