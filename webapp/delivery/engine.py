@@ -523,7 +523,8 @@ class Drainer:
                         taken = self._take(pool)
                     if self.in_flight or self.finished:
                         self._collect()
-                        continue
+                    elif taken == 0 and not self._more_to_do(deadline):
+                        return self.sent
                 except RedisError as exc:
                     self._finish_without_feed(exc)
                     return self.sent
@@ -534,12 +535,6 @@ class Drainer:
                         continue
                     with contextlib.suppress(RedisError):
                         self._hand_over()
-                    return self.sent
-                try:
-                    if taken == 0 and not self._more_to_do(deadline):
-                        return self.sent
-                except RedisError as exc:
-                    self._finish_without_feed(exc)
                     return self.sent
 
     def _finish_without_feed(self, error: RedisError) -> None:
