@@ -277,7 +277,9 @@ class Endpoint:
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from http.server import BaseHTTPRequestHandler
+
+        from tests.helpers import LoopbackServer
 
         self.requests: list[dict] = []
         self.statuses: list[int] = [200]
@@ -314,8 +316,7 @@ class Endpoint:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer((host, 0), Handler)
-        self.server.daemon_threads = True
+        self.server = LoopbackServer((host, 0), Handler)
         self.url = f"http://{host}:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -10,6 +11,19 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def fixture_bytes(name: str) -> bytes:
     """A sample submission, as bytes (copied from shared/fixtures)."""
     return (FIXTURES / name).read_bytes()
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """http.server's threading server with a real server's listen backlog.
+
+    Its default backlog is 5: a worker opening its 32 connections at once
+    overflows it on a busy machine, and the kernel resets some of them (the
+    sends fail, correctly, and wait for a retry the test does not run).
+    Servers users run listen with far more (nginx 511, gunicorn 2048).
+    """
+
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def run_worker(app) -> None:

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import psycopg
 import pytest
@@ -21,7 +21,7 @@ from rq.registry import FailedJobRegistry
 from sqlalchemy import event, select
 
 from tests.conftest import PG_ADMIN_URL
-from tests.helpers import run_worker
+from tests.helpers import LoopbackServer, run_worker
 from webapp.delivery import feed
 from webapp.delivery import queue as q
 from webapp.delivery.engine import lease_seconds
@@ -73,8 +73,7 @@ class GatedEndpoint:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = LoopbackServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import psycopg
@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 
 from tests.conftest import SECRET_KEY, Endpoint, Factory, RedisServer, free_port
 from tests.e2e.conftest import ROOT, Stack
+from tests.helpers import LoopbackServer
 from webapp.delivery.engine import INTERRUPTED
 from webapp.delivery.queue import job_id
 from webapp.extensions import db
@@ -516,8 +517,7 @@ class HostileEndpoint:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = LoopbackServer(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
