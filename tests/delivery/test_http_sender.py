@@ -387,15 +387,27 @@ def test_timeout_bounds_the_whole_exchange(server, path):
     assert 0.9 < info.value.duration < 2.5
 
 
-def test_one_watchdog_thread_serves_every_post_and_forgets_finished_ones(server, sender):
+def test_one_watchdog_thread_serves_every_post_and_forgets_finished_ones(
+    server, sender, monkeypatch
+):
     """A timer thread per post cost more than a fast send: one thread watches them all."""
     from webapp.delivery import http
 
     sender.post(server.base + "/ok", b"{}", headers=JSON)
-    before = threading.active_count()
+    # Count the threads started during the posts (threads of earlier tests may
+    # end meanwhile, so the number alive proves nothing).
+    started: list[str] = []
+    start = threading.Thread.start
+
+    def counting_start(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
     for _ in range(50):
         assert sender.post(server.base + "/ok", b"{}", headers=JSON).ok
-    assert threading.active_count() == before
+    monkeypatch.undo()
+    assert started == []
     watchdogs = [t for t in threading.enumerate() if t.name == "formhooks-watchdog"]
     assert len(watchdogs) == 1
     assert not http._WATCHDOG._live  # finished exchanges hold nothing
