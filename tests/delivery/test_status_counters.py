@@ -12,6 +12,7 @@ import json
 import random
 import threading
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import delete, func, insert, select, update
@@ -23,10 +24,13 @@ from webapp.models import (
     STATUSES,
     DeliveryLog,
     Form,
+    FormSubmissionCount,
     Hook,
     HookStatusCount,
     Submission,
+    form_submission_counts,
     hook_status_counts,
+    hourly_log_counts,
 )
 from webapp.models.base import new_uid, utcnow
 
@@ -72,7 +76,30 @@ def assert_exact(app) -> dict[tuple[int, str], int]:
             .where(HookStatusCount.hook_id.not_in(select(Hook.id)))
         )
         assert orphans == 0
+        assert_form_and_hour_counters_exact()
         return truth
+
+
+def assert_form_and_hour_counters_exact() -> None:
+    """form_submission_counts and log_hour_counts (migration 0004) agree with the rows."""
+    form_ids = list(db.session.scalars(select(Form.id)))
+    per_form = dict(
+        db.session.execute(
+            select(Submission.form_id, func.count()).group_by(Submission.form_id)
+        ).all()
+    )
+    assert form_submission_counts(form_ids) == {f: per_form.get(f, 0) for f in form_ids}
+    orphans = db.session.scalar(
+        select(func.count())
+        .select_from(FormSubmissionCount)
+        .where(FormSubmissionCount.form_id.not_in(select(Form.id)))
+    )
+    assert orphans == 0
+    by_hour: dict = {}
+    for created, status in db.session.execute(select(DeliveryLog.date_created, DeliveryLog.status)):
+        hour = created.replace(minute=0, second=0, microsecond=0)
+        by_hour.setdefault(hour, dict.fromkeys(STATUSES, 0))[status] += 1
+    assert hourly_log_counts(datetime(2000, 1, 1, tzinfo=UTC)) == by_hour
 
 
 def ingest(client, form_uid: str, token: str, instance_id: str | None = None) -> str:
@@ -312,6 +339,57 @@ def test_each_path_that_changes_logs(app, client, make, endpoint):
         assert remaining == set(db.session.scalars(select(Hook.id)))
 
 
+def test_hour_and_form_counters_follow_every_change(app, client, make, endpoint):
+    """Logs spread over hours, moved in time, retried, deleted with their submission
+    and their form; submissions counted per form through it all."""
+    from datetime import timedelta
+
+    form_uid, token = make.form()
+    other_uid, other_token = make.form(name="Other")
+    make.hook(form_uid, endpoint=endpoint.url)
+    make.hook(other_uid, endpoint=endpoint.url)
+    for _ in range(3):
+        ingest(client, form_uid, token)
+    ingest(client, other_uid, other_token)
+    with app.app_context():
+        now = utcnow()
+        # Plain SQL moves two logs 5 and 30 hours back, one by a minute only.
+        ids = list(db.session.scalars(select(DeliveryLog.id).order_by(DeliveryLog.id)))
+        for log_id, back in zip(
+            ids, (timedelta(hours=5), timedelta(hours=30), timedelta(minutes=1)), strict=False
+        ):
+            db.session.execute(
+                update(DeliveryLog).where(DeliveryLog.id == log_id).values(date_created=now - back)
+            )
+        db.session.commit()
+        assert_form_and_hour_counters_exact()
+        hourly = hourly_log_counts(now - timedelta(days=2))
+        assert sum(c["pending"] for c in hourly.values()) == 4
+        assert len(hourly) >= 3
+        # From the hour 24 hours ago on: the log 30 hours back is not in it.
+        assert sum(c["pending"] for c in hourly_log_counts(now - timedelta(hours=24)).values()) == 3
+        assert form_submission_counts([1, 2]) == {1: 3, 2: 1}
+    endpoint.statuses = [200, 200, 200, 500]  # the last one repeats
+    run_worker(app)
+    with app.app_context():
+        assert_form_and_hour_counters_exact()
+        totals = dict.fromkeys(STATUSES, 0)
+        for counts in hourly_log_counts(utcnow() - timedelta(days=2)).values():
+            for status, count in counts.items():
+                totals[status] += count
+        assert totals == {"pending": 1, "success": 3, "failed": 0}
+        submission = db.session.scalar(select(Submission).order_by(Submission.id))
+        db.session.delete(submission)
+        db.session.commit()
+        assert_form_and_hour_counters_exact()
+        db.session.delete(db.session.scalar(select(Form).where(Form.uid == form_uid)))
+        db.session.commit()
+        assert_form_and_hour_counters_exact()
+        assert db.session.scalar(select(func.count()).select_from(FormSubmissionCount)) == 1
+        remaining = hourly_log_counts(utcnow() - timedelta(days=2))
+        assert sum(sum(counts.values()) for counts in remaining.values()) == 1
+
+
 def test_panel_and_api_read_the_counters(app, client, make, endpoint):
     """The hook list, the form page, the logs tabs and the API show the counters.
 
@@ -445,7 +523,8 @@ def test_concurrent_writers_neither_wait_nor_lose_counts(app, db_backend, make):
 
 
 def test_migration_counts_the_logs_already_there(app, client, make, endpoint):
-    """Upgrading a database with logs backfills the counters; downgrading drops them."""
+    """Upgrading a database with logs backfills the counters (0003 and 0004);
+    downgrading drops them."""
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import inspect
 
@@ -460,7 +539,10 @@ def test_migration_counts_the_logs_already_there(app, client, make, endpoint):
         db.session.remove()
         try:
             downgrade(revision="0002_reports")
-            assert "hook_status_counts" not in inspect(db.engine).get_table_names()
+            tables = inspect(db.engine).get_table_names()
+            assert not {"hook_status_counts", "form_submission_counts", "log_hour_counts"} & set(
+                tables
+            )
             # Logs written and deleted while no trigger runs.
             db.session.execute(
                 update(DeliveryLog).where(DeliveryLog.id == 1).values(status="failed")

@@ -26,17 +26,15 @@ CHART_DAYS = 7
 def index():
     """Counts over 24 h and 7 days, failures and disabled hooks, process health."""
     now = utcnow()
-    daily = queries.daily_status_counts(now - timedelta(days=CHART_DAYS))
+    week_ago = now - timedelta(days=CHART_DAYS)
+    hourly = queries.hourly_status_counts(week_ago)
+    daily = queries.daily_status_counts(hourly)
     days = queries.days_back(now.date(), CHART_DAYS)
-    week = queries.empty_counts()
-    for counts in daily.values():
-        for status, count in counts.items():
-            week[status] += count
     return render_template(
         "dashboard/index.html",
         forms_count=db.session.scalar(select(func.count()).select_from(Form)),
-        last_day=queries.status_counts_since(now - timedelta(hours=24)),
-        week=week,
+        last_day=queries.status_counts_since(hourly, now - timedelta(hours=24)),
+        week=queries.status_counts_since(hourly, week_ago),
         chart=charts.daily_bars(days, daily),
         failed_total=db.session.scalar(
             select(func.coalesce(func.sum(HookStatusCount.n), 0)).where(

@@ -13,7 +13,7 @@ from webapp.admin.lookups import form_or_404, latest_submission
 from webapp.admin.permissions import editors_only, protect
 from webapp.admin.webforms import ConfirmForm, FormForm
 from webapp.extensions import db
-from webapp.models import Form, Hook, Submission, User
+from webapp.models import Form, Hook, User, form_submission_counts
 from webapp.models.hooks import mask
 
 bp = Blueprint("forms", __name__)
@@ -127,9 +127,7 @@ def delete(form_uid: str):
         db.session.commit()
         flash(_("Form “%(name)s” and all its data were deleted.", name=name), "success")
         return redirect(url_for("forms.index"))
-    submissions = db.session.scalar(
-        select(func.count()).select_from(Submission).where(Submission.form_id == form.id)
-    )
+    submissions = form_submission_counts([form.id])[form.id]
     hooks = db.session.scalar(select(func.count()).select_from(Hook).where(Hook.form_id == form.id))
     return render_template(
         "forms/delete.html", form=form, confirm=confirm, submissions=submissions, hooks=hooks

@@ -7,12 +7,12 @@ from typing import Any
 
 from defusedxml import minidom
 from flask import Blueprint, render_template, request
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from webapp.admin.lookups import form_or_404, submission_or_404
 from webapp.admin.permissions import protect
 from webapp.extensions import db
-from webapp.models import DeliveryLog, Hook, Submission, status_counts
+from webapp.models import DeliveryLog, Hook, Submission, form_submission_counts, status_counts
 
 bp = Blueprint("submissions", __name__)
 protect(bp)
@@ -40,9 +40,7 @@ def index(form_uid: str):
     rows = list(db.session.scalars(stmt))
     older = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
     rows = rows[:PAGE_SIZE]
-    total = db.session.scalar(
-        select(func.count()).select_from(Submission).where(Submission.form_id == form.id)
-    )
+    total = form_submission_counts([form.id])[form.id]
     return render_template(
         "submissions/index.html",
         form=form,

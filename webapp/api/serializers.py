@@ -15,14 +15,22 @@ from sqlalchemy import func, select
 
 from webapp.api.common import absolute_url, api_user, isoformat
 from webapp.extensions import db
-from webapp.models import Attempt, DeliveryLog, Form, Hook, Submission, hook_status_counts
+from webapp.models import (
+    Attempt,
+    DeliveryLog,
+    Form,
+    Hook,
+    Submission,
+    form_submission_counts,
+    hook_status_counts,
+)
 
 
 def forms_json(forms: Sequence[Form]) -> list[dict[str, Any]]:
     """Forms with their hook and submission counts (two grouped queries in all)."""
     ids = [form.id for form in forms]
     hook_counts = _counts_by(Hook.form_id, ids)
-    submission_counts = _counts_by(Submission.form_id, ids)
+    submission_counts = form_submission_counts(ids)
     show_token = api_user().can_edit
     return [
         {

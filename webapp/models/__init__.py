@@ -1,6 +1,13 @@
 """The data model, one module per aggregate."""
 
-from webapp.models.counters import HookStatusCount, hook_status_counts
+from webapp.models.counters import (
+    FormSubmissionCount,
+    HookStatusCount,
+    LogHourCount,
+    form_submission_counts,
+    hook_status_counts,
+    hourly_log_counts,
+)
 from webapp.models.deliveries import (
     FAILED,
     PENDING,
@@ -27,10 +34,14 @@ __all__ = [
     "Attempt",
     "DeliveryLog",
     "Form",
+    "FormSubmissionCount",
     "Hook",
     "HookStatusCount",
+    "LogHourCount",
     "Submission",
     "User",
+    "form_submission_counts",
     "hook_status_counts",
+    "hourly_log_counts",
     "status_counts",
 ]
