@@ -123,8 +123,6 @@ def hourly_log_counts(since: datetime) -> dict[datetime, dict[str, int]]:
 
 def as_utc(value: datetime | str | None) -> datetime | None:
     """Aggregates skip the column type on SQLite (text): parse them back to aware UTC."""
-    if value is None:
-        return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return UTCDateTime().process_result_value(value, None)
