@@ -201,6 +201,7 @@ class Env:
         from sqlalchemy import select, text
 
         from webapp.extensions import db
+        from webapp.ingest.storing import LOG_UID_SQL
         from webapp.models import Hook
         from webapp.models.base import utcnow
 
@@ -227,10 +228,9 @@ class Env:
             # Ids are drawn in insertion order: sorted, they are the interleaved order.
             log_ids = db.session.scalars(
                 text(
-                    "INSERT INTO delivery_logs (uid, hook_id, submission_id, status, tries,"
+                    "INSERT INTO delivery_logs (uid, hook_id, submission_id, status, tries,"  # noqa: S608
                     " message, date_created, date_modified, next_retry_at)"
-                    " SELECT 'hl' || left(translate(encode(uuid_send(gen_random_uuid()),"
-                    " 'base64'), '+/', 'Qz'), 20), h.id, s.id, 'pending', 0, '', :now, :now, :now"
+                    f" SELECT {LOG_UID_SQL}, h.id, s.id, 'pending', 0, '', :now, :now, :now"
                     " FROM unnest(CAST(:subs AS integer[])) WITH ORDINALITY AS s(id, o)"
                     " CROSS JOIN unnest(CAST(:hooks AS integer[])) WITH ORDINALITY AS h(id, ho)"
                     " ORDER BY s.o, h.ho RETURNING id"
@@ -660,6 +660,7 @@ def fill_server_side(app, count: int) -> tuple[str, str]:
     from sqlalchemy import text
 
     from webapp.extensions import db
+    from webapp.ingest.storing import LOG_UID_SQL
     from webapp.models import Form, Hook, User
 
     with app.app_context():
@@ -684,10 +685,10 @@ def fill_server_side(app, count: int) -> tuple[str, str]:
         )
         db.session.execute(
             text(
-                "INSERT INTO delivery_logs (uid, hook_id, submission_id, status, tries,"
+                "INSERT INTO delivery_logs (uid, hook_id, submission_id, status, tries,"  # noqa: S608
                 " status_code, message, date_created, date_modified, next_retry_at,"
                 " last_attempt_at)"
-                " SELECT 'hl' || substr(md5(s.id::text), 1, 20), :hook, s.id,"
+                f" SELECT {LOG_UID_SQL}, :hook, s.id,"
                 " CASE WHEN s.id % 20 = 0 THEN 'failed' WHEN s.id % 20 = 1 THEN 'pending'"
                 "  ELSE 'success' END,"
                 " CASE WHEN s.id % 20 = 0 THEN 4 ELSE 1 END,"

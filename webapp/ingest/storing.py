@@ -102,10 +102,15 @@ def receive(form_uid: str, token: str, instance_id: str, parsed: ParsedSubmissio
 
 # --- PostgreSQL: one statement --------------------------------------------------------------
 
+# A delivery log uid made by PostgreSQL: "hl" + 20 characters of base64 from
+# gen_random_uuid() (a CSPRNG), in the alphabet of new_uid().
+LOG_UID_SQL = (
+    "'hl' || left(translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/', 'Qz'), 20)"
+)
+
 # The token is compared as its SHA-256 digest (a lookup by digest: timing
-# reveals nothing usable about the token). Log uids: "hl" + 20 characters
-# of base64 from gen_random_uuid() (a CSPRNG), the alphabet of new_uid().
-_RECEIVE_SQL = """
+# reveals nothing usable about the token).
+_RECEIVE_SQL = f"""
 WITH f AS (
     SELECT id, ingest_token_hash = %(digest)s AS token_ok FROM forms WHERE uid = %(form_uid)s
 ), s AS (
@@ -119,14 +124,14 @@ WITH f AS (
 ), l AS (
     INSERT INTO delivery_logs (uid, hook_id, submission_id, status, tries, message,
                                date_created, date_modified, next_retry_at)
-    SELECT 'hl' || left(translate(encode(uuid_send(gen_random_uuid()), 'base64'), '+/', 'Qz'), 20),
+    SELECT {LOG_UID_SQL},
            h.id, s.id, 'pending', 0, '', %(now)s, %(now)s, %(now)s
     FROM s JOIN hooks h ON h.form_id = s.form_id AND h.active
     ORDER BY h.id
     RETURNING id
 )
 SELECT (SELECT token_ok FROM f), (SELECT id FROM s), ARRAY(SELECT id FROM l ORDER BY id)
-"""
+"""  # noqa: S608 - LOG_UID_SQL is a constant, not input
 
 _EDIT_SQL = """
 UPDATE submissions
