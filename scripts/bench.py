@@ -157,17 +157,16 @@ class Env:
         )
 
     def wait_ready(self, workers: int, scheduler: bool = False, timeout: float = 60) -> None:
-        """Until `workers` RQ workers (and rq-scheduler) are registered in Redis, idle."""
+        """Until `workers` RQ workers (and rq-scheduler) are alive, as the dashboard sees them."""
         import redis
-        from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 
-        from webapp.delivery.queue import QUEUE_NAME
+        from webapp.admin.status import queue_health
 
         conn = redis.Redis(port=self.redis_port)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ready = conn.scard(WORKERS_BY_QUEUE_KEY % QUEUE_NAME) >= workers
-            if ready and (not scheduler or conn.keys("rq:scheduler_instance:*")):
+            health = queue_health(conn)
+            if len(health.workers) >= workers and (health.scheduler_alive or not scheduler):
                 time.sleep(0.2)  # the workers are past registering, waiting for jobs
                 return
             time.sleep(0.05)
