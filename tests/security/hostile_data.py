@@ -48,3 +48,17 @@ def render(tree) -> str:
     if isinstance(content, str):
         return f"<{name}>{xml_escape(content)}</{name}>"
     return f"<{name}>" + "".join(render(child) for child in content) + f"</{name}>"
+
+
+def walk(value, *, keys: bool = False):
+    """Every value nested in a decoded JSON document (and, with `keys`, its object keys)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, dict):
+            if keys:
+                stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)

@@ -84,10 +84,11 @@ def _healthy(stack: Stack) -> bool:
 
 
 def logs_of(app) -> list[DeliveryLog]:
+    """Every log, with its attempts, submission and hook loaded (usable detached)."""
     with app.app_context():
         rows = db.session.scalars(select(DeliveryLog).order_by(DeliveryLog.id)).all()
         for row in rows:
-            _ = row.attempts, row.submission.instance_id
+            _ = row.attempts, row.submission.instance_id, row.hook.name
         db.session.expunge_all()
         return rows
 
@@ -591,7 +592,7 @@ def test_huge_and_trickling_answers_are_bounded(app, make, stack, hostile_endpoi
         lambda: all(r.tries == 1 for r in logs_of(app)), timeout + 10, "the attempts", stack
     )
     figures.add("faults injected: huge or trickling answers", len(paths))
-    rows = {r.hook.name: r for r in logs_with_hooks(app)}
+    rows = {r.hook.name: r for r in logs_of(app)}
     for path, row in rows.items():
         [attempt] = row.attempts
         assert len(row.message) <= MESSAGE_LIMIT and len(attempt.message) <= MESSAGE_LIMIT, path
@@ -613,12 +614,3 @@ def test_huge_and_trickling_answers_are_bounded(app, make, stack, hostile_endpoi
         + f"; huge-ok server wrote {hostile_endpoint.bytes_written['huge-ok']} bytes"
     )
     kill_all(stack)
-
-
-def logs_with_hooks(app) -> list[DeliveryLog]:
-    with app.app_context():
-        rows = db.session.scalars(select(DeliveryLog).order_by(DeliveryLog.id)).all()
-        for row in rows:
-            _ = row.attempts, row.hook.name
-        db.session.expunge_all()
-        return rows

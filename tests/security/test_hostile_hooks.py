@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from tests.conftest import SECRET_KEY
 from tests.security.conftest import HOSTILE
-from tests.security.hostile_data import json_objects, render, xml_trees
+from tests.security.hostile_data import json_objects, render, walk, xml_trees
 from webapp.delivery.http import DeliveryError, Sender, SSRFError, address_refusal
 from webapp.delivery.payloads import (
     PLACEHOLDER,
@@ -499,17 +499,6 @@ def test_accepted_templates_always_give_json(rules, figures, template, submissio
     sent = json.loads(apply_payload_template(template, submission))
     if PLACEHOLDER in template:
         assert submission in list(walk(sent)), (template, sent)
-
-
-def walk(value):
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        yield item
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
 
 
 # --------------------------------------------------------------------------

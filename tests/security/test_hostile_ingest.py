@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from tests.security.conftest import HOSTILE
-from tests.security.hostile_data import json_objects, json_values, render, xml_trees
+from tests.security.hostile_data import json_objects, json_values, render, walk, xml_trees
 from webapp.delivery.payloads import parse_xml, xml_to_json
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Submission
@@ -184,24 +184,12 @@ def acceptable(value, *, raw_surrogates: bool) -> bool:
 INF = float("inf")
 
 
-def walk(value):
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        yield item
-        if isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
 def strings(value):
-    return [item for item in walk(value) if isinstance(item, str)]
+    return [item for item in walk(value, keys=True) if isinstance(item, str)]
 
 
 def numbers(value):
-    return [item for item in walk(value) if isinstance(item, float)]
+    return [item for item in walk(value, keys=True) if isinstance(item, float)]
 
 
 def is_surrogate(text: str) -> bool:
