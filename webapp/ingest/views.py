@@ -104,7 +104,8 @@ def _discard_body(limit: int) -> None:
 
 # Bodies up to this size are parsed before the form and token are checked, so
 # that a valid request costs one database round trip; larger or unsized ones
-# are checked first, so an unauthenticated sender never makes us read much.
+# are checked first, so an unauthenticated sender never makes us parse or keep
+# much (its body is only read and dropped, so that it can read the refusal).
 PRECHECK_BYTES = 64 * 1024
 RETRY_AFTER_SECONDS = 30
 
