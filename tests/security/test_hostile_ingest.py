@@ -612,8 +612,13 @@ def test_multipart_part_counts_and_duplicates(target):
     photo = ("photo.jpg", True, b"\xff\xd8" + bytes(range(256)) * 4)
     cases = [
         ("field, not file", [("xml_submission_file", False, XML_PART)], True),
-        ("with 99 other parts", [("xml_submission_file", True, XML_PART)] + [photo] * 99, True),
-        ("with 100 other parts", [("xml_submission_file", True, XML_PART)] + [photo] * 100, False),
+        # Collect puts up to 101 attachments and `*isIncomplete*` in one post.
+        ("with 998 other parts", [("xml_submission_file", True, XML_PART)] + [photo] * 998, True),
+        (
+            "with 1000 other parts",
+            [("xml_submission_file", True, XML_PART)] + [photo] * 1000,
+            False,
+        ),
         ("10,000 parts", [("f", False, b"x")] * 10_000, False),
         ("no xml part", [photo], False),
         ("unnamed part", [(None, True, XML_PART)], False),

@@ -28,7 +28,9 @@ MAX_INSTANCE_ID = 255
 MAX_JSON_DEPTH = 100  # as MAX_XML_DEPTH: no form nests this deep, and deeper trees
 # cannot be stored, converted or loaded again without risking recursion limits
 MAX_INT_DIGITS = 4300  # what Python converts (sys.get_int_max_str_digits())
-MAX_FORM_PARTS = 100  # an OpenRosa post: the instance and its attachments
+# An OpenRosa post: the instance and its attachments. Collect puts up to 101
+# attachments and an `*isIncomplete*` field in one post, Enketo any number.
+MAX_FORM_PARTS = 1000
 
 
 class IngestError(Exception):
