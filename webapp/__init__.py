@@ -19,7 +19,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     `overrides` are environment-style values (strings, as in os.environ) laid
     over the real environment, so tests go through the same strict parsing.
     """
-    from webapp import cli, health
+    from webapp import cli, health, metrics
     from webapp.admin import init_app as init_admin
     from webapp.admin.i18n import init_i18n
     from webapp.admin.security import init_security
@@ -61,6 +61,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
 
     app.register_blueprint(ingest_bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     init_api(app)
     init_admin(app)
     init_reports(app)
