@@ -70,6 +70,10 @@ def tls_redis_unavailable() -> str | None:
     return None
 
 
+class TlsUnsupported(RuntimeError):
+    """This redis-server was built without TLS."""
+
+
 class TlsRedisServer:
     """redis-server listening with TLS only (`--port 0`) on a loopback port."""
 
@@ -82,7 +86,27 @@ class TlsRedisServer:
 
     def start(self) -> TlsRedisServer:
         log = self.directory / "redis.log"
-        self.process = subprocess.Popen(
+        errors = self.directory / "redis.err"
+        with errors.open("wb") as stderr:  # the child keeps its own copy of the file
+            self.process = self._popen(log, stderr)
+        client = Redis.from_url(self.url, ssl_cert_reqs="none")
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                client.close()
+                return self
+            except Exception as exc:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    detail = "".join(f.read_text() for f in (errors, log) if f.exists())
+                    if "Bad directive" in detail:  # a redis-server built without TLS
+                        raise TlsUnsupported(detail.strip()) from exc
+                    raise RuntimeError(f"TLS redis-server did not start: {exc}\n{detail}") from exc
+                time.sleep(0.02)
+
+    def _popen(self, log: Path, stderr) -> subprocess.Popen:
+        return subprocess.Popen(
             [
                 REDIS_SERVER,
                 "--port",
@@ -108,22 +132,9 @@ class TlsRedisServer:
                 "--logfile",
                 str(log),
             ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
         )
-        client = Redis.from_url(self.url, ssl_cert_reqs="none")
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                client.close()
-                return self
-            except Exception as exc:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    detail = log.read_text() if log.exists() else ""
-                    raise RuntimeError(f"TLS redis-server did not start: {exc}\n{detail}") from exc
-                time.sleep(0.02)
 
     def stop(self) -> None:
         if self.process is not None:
