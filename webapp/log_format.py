@@ -3,7 +3,7 @@
 Each line has `timestamp` (UTC, ISO 8601), `level`, `logger`, `process`
 and `message`, plus `exc_info` when an exception is logged, and any
 `extra=` fields. Messages are the same as in text mode, which never carry
-secrets (README, "Security"). Applied to the process's root logger (web,
+secrets (docs/security.md). Applied to the process's root logger (web,
 worker and scheduler all call `create_app()`) and to gunicorn's own
 loggers, whose access lines become the `message` of a JSON object.
 """
