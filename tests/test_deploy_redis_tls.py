@@ -70,6 +70,12 @@ def test_none_delivers_over_tls_through_rq_and_rq_scheduler(app, client, make, e
         [entry] = db.session.scalars(select(DeliveryLog)).all()
         assert (entry.status, entry.tries) == ("success", 2)
     assert client.get("/healthz").json == {"database": "ok", "redis": "ok"}
+    # The scheduler process's command registers its periodic jobs over TLS too.
+    result = app.test_cli_runner().invoke(args=["scheduler", "--burst"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        periodic = [j.id for j in q.scheduler().get_jobs() if j.id.startswith("fh-periodic-")]
+    assert len(periodic) == 2
 
 
 def test_required_refuses_a_self_signed_certificate_naming_the_setting(
