@@ -19,7 +19,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     `overrides` are environment-style values (strings, as in os.environ) laid
     over the real environment, so tests go through the same strict parsing.
     """
-    from webapp import cli, health
+    from webapp import cli, health, log_format, metrics
     from webapp.admin import init_app as init_admin
     from webapp.admin.i18n import init_i18n
     from webapp.admin.security import init_security
@@ -43,6 +43,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(env, app.instance_path))
     app.config["VERSION"] = __version__
+    log_format.init_app(app)  # LOG_FORMAT=json
 
     app.extensions["formhooks.secret_box"] = SecretBox(
         app.config["ENCRYPTION_KEY"], app.config["SECRET_KEY"]
@@ -61,6 +62,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
 
     app.register_blueprint(ingest_bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     init_api(app)
     init_admin(app)
     init_reports(app)
