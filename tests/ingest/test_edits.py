@@ -371,3 +371,38 @@ def test_api_lists_one_row_per_submission_and_the_detail_lists_versions(app, cli
         )
     missing = client.get(f"/api/v1/forms/{form_uid}/submissions/{version_id}", headers=auth)
     assert missing.status_code == 404  # a version's row is not a submission
+
+
+def test_an_original_and_its_edit_posted_at_once_make_one_submission(app, make, db_backend):
+    """Two requests of one chain at once: the unique instance ids decide, not timing."""
+    if db_backend[0] != "postgresql":
+        pytest.skip("SQLite has one writer at a time: there is no race to lose")
+    import threading
+
+    form_uid, token = make.form()
+    make.hook(form_uid)  # send_edits off: exactly one creation per chain is sent
+    pairs = 15
+    answers: dict[str, int] = {}
+    barrier = threading.Barrier(2)
+
+    def send(body):
+        barrier.wait()
+        answer = post(app.test_client(), form_uid, token, body)
+        answers[body["meta/instanceID"]] = answer.status_code
+
+    for number in range(pairs):
+        original = flat(f"uuid:o{number}", 1)
+        edit = flat(f"uuid:e{number}", 2, deprecatedID=f"uuid:o{number}")
+        threads = [threading.Thread(target=send, args=(body,)) for body in (original, edit)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # Whichever committed first was created; the other joined its chain.
+        assert sorted((answers[f"uuid:o{number}"], answers[f"uuid:e{number}"])) == [200, 201]
+    assert state(app, form_uid) == (pairs, 2 * pairs, pairs)
+    with app.app_context():
+        roots = db.session.scalar(
+            select(func.count()).select_from(Submission).where(Submission.root_id.is_(None))
+        )
+    assert roots == pairs
