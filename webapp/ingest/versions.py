@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import psycopg
 from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from webapp.extensions import db
 from webapp.ingest.identity import EditRefs
@@ -48,12 +49,19 @@ def receive_version(
             result = _store(form, instance_id, parsed, refs)
             db.session.commit()
             return result
-        except IntegrityError:
-            # Another request stored one of these instance ids first: look again.
+        except (IntegrityError, OperationalError) as exc:
+            # Another request stored one of these instance ids first (or two
+            # requests each hold an id the other inserts): look again.
             db.session.rollback()
-            if attempt == ATTEMPTS:
+            if attempt == ATTEMPTS or not _lost_a_race(exc):
                 raise
     raise AssertionError("unreachable")
+
+
+def _lost_a_race(exc: Exception) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
+    return isinstance(getattr(exc, "orig", None), psycopg.errors.DeadlockDetected)
 
 
 def insert_logs(hook_ids: Sequence[int], submission_id: int, now) -> tuple[int, ...]:
