@@ -45,6 +45,8 @@ _RESERVED_HEADERS = {
     "connection",
     "host",
     "x-formhooks-delivery",
+    "x-formhooks-event",
+    "x-formhooks-submission",
 }
 
 Errors = dict[str, list[str]]

@@ -406,3 +406,26 @@ def test_an_original_and_its_edit_posted_at_once_make_one_submission(app, make, 
             select(func.count()).select_from(Submission).where(Submission.root_id.is_(None))
         )
     assert roots == pairs
+
+
+def test_every_send_names_its_event_and_submission_on_the_wire(app, client, make, endpoint):
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url, send_edits=True)
+    post(client, form_uid, token, fixture_bytes("kobo_full.json"))
+    run_worker(app)
+    post(client, form_uid, token, fixture_bytes("kobo_full_edited.json"))
+    run_worker(app)
+    received = endpoint.wait_for(2)
+    seen = [
+        (
+            request["headers"]["X-Formhooks-Event"],
+            request["headers"]["X-Formhooks-Submission"],
+            json.loads(request["body"])["meta/instanceID"],
+        )
+        for request in received
+    ]
+    assert seen == [
+        ("submission.created", KOBO_ORIGINAL, KOBO_ORIGINAL),
+        ("submission.edited", KOBO_ORIGINAL, KOBO_EDIT),
+    ]
+    assert all(request["headers"]["X-Formhooks-Delivery"] for request in received)

@@ -114,6 +114,14 @@ def event_of(root_id: int | None) -> str:
     return CREATED if root_id is None else EDITED
 
 
+def event_headers(root_id: int | None, root_instance_id: str) -> dict[str, str]:
+    """The headers every send of a version carries (README "What a hook sends")."""
+    return {
+        "X-Formhooks-Event": event_of(root_id),
+        "X-Formhooks-Submission": root_instance_id,
+    }
+
+
 def versions_of(submission_id: int) -> list[Submission]:
     """The received versions of a submission, oldest first."""
     return list(
