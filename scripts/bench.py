@@ -217,9 +217,11 @@ class Env:
             sub_ids = db.session.scalars(
                 text(
                     "INSERT INTO submissions (form_id, instance_id, source_format, content_type,"
-                    " body, data, created_at, updated_at, edit_count)"
-                    " SELECT :form, 'uuid:' || gen_random_uuid(), 'json', 'application/json',"
-                    " :body, CAST(:data AS json), :now, :now, 0 FROM generate_series(1, :n)"
+                    " body, data, created_at, updated_at, edit_count, root_instance_id)"
+                    " SELECT :form, i, 'json', 'application/json',"
+                    " :body, CAST(:data AS json), :now, :now, 0, i"
+                    " FROM (SELECT 'uuid:' || gen_random_uuid() AS i"
+                    " FROM generate_series(1, :n)) AS g"
                     " RETURNING id"
                 ),
                 params,
@@ -674,10 +676,10 @@ def fill_server_side(app, count: int) -> tuple[str, str]:
         db.session.execute(
             text(
                 "INSERT INTO submissions (form_id, instance_id, source_format, content_type, body,"
-                " data, created_at, updated_at, edit_count)"
+                " data, created_at, updated_at, edit_count, root_instance_id)"
                 " SELECT :form, 'uuid:' || g, 'json', 'application/json', '\\x7b7d'::bytea,"
                 " '{\"n\": 1}'::json, now() - (:n - g) * :spacing * INTERVAL '1 s',"
-                " now() - (:n - g) * :spacing * INTERVAL '1 s', 0"
+                " now() - (:n - g) * :spacing * INTERVAL '1 s', 0, 'uuid:' || g"
                 " FROM generate_series(0, :n - 1) AS g"
             ),
             params,

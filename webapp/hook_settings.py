@@ -29,6 +29,7 @@ FIELDS = (
     "settings",
     "subset_fields",
     "payload_template",
+    "send_edits",
     "email_notification",
     "notification_emails",
 )
@@ -44,6 +45,8 @@ _RESERVED_HEADERS = {
     "connection",
     "host",
     "x-formhooks-delivery",
+    "x-formhooks-event",
+    "x-formhooks-submission",
 }
 
 Errors = dict[str, list[str]]
@@ -99,7 +102,7 @@ def clean_hook_settings(
         else:
             cleaned["endpoint"] = endpoint
 
-    for field in ("active", "email_notification"):
+    for field in ("active", "send_edits", "email_notification"):
         if field in values:
             if isinstance(values[field], bool):
                 cleaned[field] = values[field]

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from webapp.extensions import csrf, db
 from webapp.ingest import openrosa
 from webapp.ingest import storing as store
+from webapp.ingest.identity import DEPRECATED_HEADER, edit_refs_of
 from webapp.ingest.parsing import IngestError, instance_id_of, media_kind, parse_body
 from webapp.ingest.storing import Refusal, check_form
 
@@ -163,12 +164,13 @@ def receive(form_uid: str):
             body = _read_body(current_app.config["MAX_SUBMISSION_BYTES"])
             parsed = parse_body(kind, request.headers.get("Content-Type", ""), body)
             instance_id = instance_id_of(parsed.data, request.headers.get("Idempotency-Key"))
+            refs = edit_refs_of(parsed.data, instance_id, request.headers.get(DEPRECATED_HEADER))
         except IngestError as exc:
             refusal = None if checked else check_form(form_uid, token)
             if refusal is not None:
                 return _refused(form_uid, refusal, token)
             return _error(exc.status, exc.message)
-        result = store.receive(form_uid, token, instance_id, parsed)
+        result = store.receive(form_uid, token, instance_id, parsed, refs)
     except Exception as exc:
         if not _database_unavailable(exc):
             raise
@@ -184,6 +186,8 @@ def receive(form_uid: str):
         "created": result.created,
         "deliveries": result.deliveries,
     }
+    if result.edit_of is not None:
+        payload["edit_of"] = result.edit_of
     return jsonify(payload), 201 if result.created else 200
 
 
