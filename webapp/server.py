@@ -4,9 +4,10 @@ Each web process is a gevent worker: every connection is a greenlet, so a
 client that sends its request slowly (or not at all) costs a little memory,
 not one of a handful of threads. With the thread worker, 8 sockets holding a
 partial request were enough to stop the web tier (docs/security.md, "Slow
-clients"). gevent patches the standard library when the worker starts,
-before the app is imported; psycopg 3 (3.1.14 and later), redis-py and
-requests cooperate with it.
+clients and cut bodies", which also gives the cost: concurrent webhook
+POSTs are slower, psycopg waiting through gevent instead of in C). gevent
+patches the standard library when the worker starts, before the app is
+imported; psycopg 3 (3.1.14 and later), redis-py and requests cooperate.
 
 - A request line and headers must arrive within `keepalive` seconds (the
   gevent worker bounds the reading of every request's head by it), then the
