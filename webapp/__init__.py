@@ -30,6 +30,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     from webapp.extensions import csrf, db, login_manager, mail, migrate
     from webapp.ingest import bp as ingest_bp
     from webapp.reports import init_app as init_reports
+    from webapp.request_body import BodyGuard
 
     project_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
@@ -67,6 +68,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     init_admin(app)
     init_reports(app)
     cli.init_app(app)
+    app.wsgi_app = BodyGuard(app.wsgi_app, app.config["BODY_READ_TIMEOUT"])
     return app
 
 

@@ -16,6 +16,7 @@ from webapp.ingest import storing as store
 from webapp.ingest.identity import DEPRECATED_HEADER, edit_refs_of
 from webapp.ingest.parsing import IngestError, instance_id_of, media_kind, parse_body
 from webapp.ingest.storing import Refusal, check_form
+from webapp.request_body import BodyReadTimeout, IncompleteBody
 
 bp = Blueprint("ingest", __name__)
 
@@ -67,11 +68,21 @@ def _presented_token() -> str | None:
 
 
 def _read_body(limit: int) -> bytes:
-    """Read at most `limit` bytes; larger bodies are refused while reading."""
+    """Read at most `limit` bytes; larger bodies are refused while reading.
+
+    A body cut short (400) or stalled (408) is refused as well: see
+    webapp/request_body.py, which guards every request's input stream.
+    """
     length = request.content_length
     if length is not None and length > limit:
         raise IngestError(413, f"The body is larger than the limit of {limit} bytes.")
-    stream = request.stream
+    try:
+        return _read_stream(request.stream, limit)
+    except (IncompleteBody, BodyReadTimeout) as exc:
+        raise IngestError(exc.code, exc.description) from None
+
+
+def _read_stream(stream, limit: int) -> bytes:
     chunks: list[bytes] = []
     received = 0
     while True:
