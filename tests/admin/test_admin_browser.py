@@ -24,7 +24,7 @@ import requests
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from tests.admin.conftest import PASSWORD
+from tests.admin.admin_support import PASSWORD
 from tests.helpers import make_retries_due, run_worker
 from webapp.extensions import db
 from webapp.models import DeliveryLog
