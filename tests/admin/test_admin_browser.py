@@ -1,4 +1,4 @@
-"""The admin panel in a real headless Chromium (issue 5, "Done when").
+"""The admin panel in a real headless Chromium (docs/admin.md).
 
 Debian's /usr/bin/chromium is driven by Playwright (`playwright install` cannot
 download browsers here; scripts/ensure_chromium.sh installs the package). The
