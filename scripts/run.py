@@ -118,7 +118,8 @@ def main() -> int:
         # Ctrl-C reaches honcho too (same process group): let it stop its processes.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
-        return honcho.wait()
+        code = honcho.wait()
+        return 0 if code in (130, 143) else code  # stopped by Ctrl-C or SIGTERM, as asked
     except subprocess.CalledProcessError as exc:
         print(f"{RELEASE} failed with {exc.returncode}; not starting", flush=True)
         return exc.returncode
