@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import SECRET_KEY, free_port
+from tests.helpers import SECRET_KEY, free_port
 from webapp.config import ConfigError
 from webapp.log_format import _JsonHandler
 

@@ -202,7 +202,7 @@ def test_worker_and_scheduler_heartbeats(app, client):
 
 
 def test_redis_down_still_answers_with_the_database_half(make_app, make):
-    from tests.conftest import free_port
+    from tests.helpers import free_port
 
     client = make_app(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client()
     samples = scrape(client)

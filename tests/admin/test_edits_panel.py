@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.admin.conftest import post_submission
+from tests.admin.admin_support import post_submission
 from tests.admin.test_admin_hooks import hook_data, the_hook
 
 

@@ -398,7 +398,7 @@ def test_panel_and_api_read_the_counters(app, client, make, endpoint):
     The counters are made to disagree with the logs on purpose (only a test
     writes them by hand): every page must show theirs, so none counts logs.
     """
-    from tests.admin.conftest import PASSWORD, Browser
+    from tests.admin.admin_support import PASSWORD, Browser
     from webapp.models import ApiToken, User
 
     form_uid, token = make.form()
