@@ -30,9 +30,9 @@ from sqlalchemy import func, select
 
 from tests.security.conftest import HOSTILE
 from tests.security.hostile_data import json_objects, json_values, render, walk, xml_trees
-from webapp.delivery.payloads import parse_xml, xml_to_json
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Submission
+from webapp.xforms import parse_xml, xml_to_json
 
 JSON_TYPES = ["application/json", "application/json; charset=utf-8", "application/vnd.x+json"]
 XML_TYPES = ["application/xml", "text/xml", "text/xml; charset=iso-8859-1", "application/atom+xml"]

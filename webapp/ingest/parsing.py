@@ -17,7 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, State
 
-from webapp.delivery.payloads import XMLInputError, parse_xml, xml_to_json
+from webapp.xforms import XMLInputError, parse_xml, xml_to_json
 
 JSON_TYPES = ("application/json",)
 XML_TYPES = ("application/xml", "text/xml")

@@ -1,0 +1,135 @@
+"""The custom wrapper (``payload_template``): a JSON text in which every
+``%SUBMISSION%`` stands for the (subset) submission object.
+
+:func:`validate_payload_template` checks it when a hook is saved;
+:func:`apply_payload_template` builds the body at send time (see README,
+"What a hook sends").
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+PLACEHOLDER = "%SUBMISSION%"
+MAX_TEMPLATE_LENGTH = 65536
+XML_ONLY_JSON_WRAPPER = "A custom wrapper can only be used with the JSON format."
+
+_TEMPLATE_PROBE = '{"x":1}'
+
+
+class WrapperError(ValueError):
+    """The wrapper cannot be applied to a submission; ``str(e)`` says why."""
+
+
+def _template_position(template: str, substituted_pos: int, replacement_len: int) -> int:
+    """Map a position in the template with placeholders replaced back to the
+    original template (a position inside a replacement maps to the start of
+    its placeholder)."""
+    sub_offset = orig_offset = 0
+    pieces = template.split(PLACEHOLDER)
+    for index, piece in enumerate(pieces):
+        if substituted_pos < sub_offset + len(piece):
+            return orig_offset + substituted_pos - sub_offset
+        sub_offset += len(piece)
+        orig_offset += len(piece)
+        if index < len(pieces) - 1:
+            if substituted_pos < sub_offset + replacement_len:
+                return orig_offset
+            sub_offset += replacement_len
+            orig_offset += len(PLACEHOLDER)
+    return len(template)
+
+
+def _line_column(text: str, pos: int) -> tuple[int, int]:
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return line, column
+
+
+def validate_payload_template(template: str | None, export_type: str) -> list[str]:
+    """Return error messages for a ``payload_template`` (``[]`` = valid).
+
+    * ``None``, ``""`` or whitespace only: no wrapper, valid
+      (``build_payload`` ignores such a template too).
+    * Only with the JSON format: with ``export_type == "xml"`` a wrapper is
+      refused ("A custom wrapper can only be used with the JSON format.").
+    * At most :data:`MAX_TEMPLATE_LENGTH` characters.
+    * It must parse as JSON with ``{}`` in place of every ``%SUBMISSION%``
+      (the error gives the line/column in the template), and also with a
+      non-empty object in place of it, which catches a placeholder inside a
+      JSON string (``"%SUBMISSION%"`` in quotes). A template without the
+      placeholder is allowed (a fixed JSON body).
+    """
+    if template is None:
+        return []
+    if not isinstance(template, str):
+        return ["The custom wrapper must be a string."]
+    if not template.strip():
+        return []
+    if export_type == "xml":
+        return [XML_ONLY_JSON_WRAPPER]
+    if len(template) > MAX_TEMPLATE_LENGTH:
+        return [f"The custom wrapper is too long (at most {MAX_TEMPLATE_LENGTH} characters)."]
+    try:
+        json.loads(
+            template.replace(PLACEHOLDER, "{}"),
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+        )
+    except json.JSONDecodeError as exc:
+        pos = _template_position(template, exc.pos, 2)
+        line, column = _line_column(template, pos)
+        return [
+            f"The custom wrapper is not valid JSON (with {{}} in place of {PLACEHOLDER}): "
+            f"{exc.msg} at line {line}, column {column}."
+        ]
+    except RecursionError:
+        return ["The custom wrapper is nested too deeply."]
+    except ValueError as exc:  # NaN, Infinity, 1e999, numbers with too many digits
+        return [f"The custom wrapper is not valid JSON: {str(exc)[:200]}"]
+    if PLACEHOLDER in template:
+        try:
+            json.loads(template.replace(PLACEHOLDER, _TEMPLATE_PROBE))
+        except json.JSONDecodeError:
+            return [
+                f"{PLACEHOLDER} must stand for a JSON value, not be inside a JSON string: "
+                f'remove the quotes around it (e.g. {{"data": {PLACEHOLDER}}}).'
+            ]
+    return []
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is too large for a JSON number.")
+    return value
+
+
+def _dump_json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def apply_payload_template(template: str, submission: dict[str, Any]) -> bytes:
+    """Replace every ``%SUBMISSION%`` in ``template`` by the compact JSON of
+    ``submission`` (``ensure_ascii=False``) and return UTF-8 bytes.
+
+    Strings the encoder cannot write as UTF-8 (lone surrogates) are written
+    as ``\\uXXXX`` escapes instead. Raises :class:`WrapperError` if the result
+    cannot be encoded (a template with lone surrogates) or the submission
+    cannot be serialized.
+    """
+    try:
+        text = template.replace(PLACEHOLDER, _dump_json(submission))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            dumped = json.dumps(submission, ensure_ascii=True, separators=(",", ":"))
+            return template.replace(PLACEHOLDER, dumped).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise WrapperError(f"The custom wrapper cannot be applied: {exc}.") from None
