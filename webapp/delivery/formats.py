@@ -142,7 +142,7 @@ def build_payload(
     Raises :class:`PayloadError` (permanent; message fit for the log) when
     the payload cannot be built: wrapper with XML, unknown content type or
     format, stored XML that does not parse, data that cannot be converted,
-    invalid tags.
+    invalid tags, a wrapped body over the wrapper's size cap.
     """
     if payload_template is not None and not payload_template.strip():
         payload_template = None

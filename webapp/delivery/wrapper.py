@@ -14,6 +14,12 @@ from typing import Any
 
 PLACEHOLDER = "%SUBMISSION%"
 MAX_TEMPLATE_LENGTH = 65536
+#: Each placeholder repeats the whole submission: a few are useful, 1,000
+#: would turn a 100 KB submission into a 100 MB body.
+MAX_PLACEHOLDERS = 10
+#: The largest body a wrapper may build (32 MiB): a submission of the default
+#: MAX_SUBMISSION_BYTES (10 MB) fits, wrapped up to three times.
+MAX_WRAPPED_BYTES = 32 * 1024 * 1024
 XML_ONLY_JSON_WRAPPER = "A custom wrapper can only be used with the JSON format."
 
 _TEMPLATE_PROBE = '{"x":1}'
@@ -55,7 +61,8 @@ def validate_payload_template(template: str | None, export_type: str) -> list[st
       (``build_payload`` ignores such a template too).
     * Only with the JSON format: with ``export_type == "xml"`` a wrapper is
       refused ("A custom wrapper can only be used with the JSON format.").
-    * At most :data:`MAX_TEMPLATE_LENGTH` characters.
+    * At most :data:`MAX_TEMPLATE_LENGTH` characters and
+      :data:`MAX_PLACEHOLDERS` placeholders.
     * It must parse as JSON with ``{}`` in place of every ``%SUBMISSION%``
       (the error gives the line/column in the template), and also with a
       non-empty object in place of it, which catches a placeholder inside a
@@ -72,6 +79,12 @@ def validate_payload_template(template: str | None, export_type: str) -> list[st
         return [XML_ONLY_JSON_WRAPPER]
     if len(template) > MAX_TEMPLATE_LENGTH:
         return [f"The custom wrapper is too long (at most {MAX_TEMPLATE_LENGTH} characters)."]
+    count = template.count(PLACEHOLDER)
+    if count > MAX_PLACEHOLDERS:
+        return [
+            f"The custom wrapper has {count:,} {PLACEHOLDER} placeholders;"
+            f" at most {MAX_PLACEHOLDERS} are allowed."
+        ]
     try:
         json.loads(
             template.replace(PLACEHOLDER, "{}"),
@@ -115,21 +128,53 @@ def _dump_json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def apply_payload_template(template: str, submission: dict[str, Any]) -> bytes:
+def apply_payload_template(
+    template: str, submission: dict[str, Any], *, max_bytes: int = MAX_WRAPPED_BYTES
+) -> bytes:
     """Replace every ``%SUBMISSION%`` in ``template`` by the compact JSON of
     ``submission`` (``ensure_ascii=False``) and return UTF-8 bytes.
 
     Strings the encoder cannot write as UTF-8 (lone surrogates) are written
-    as ``\\uXXXX`` escapes instead. Raises :class:`WrapperError` if the result
-    cannot be encoded (a template with lone surrogates) or the submission
-    cannot be serialized.
+    as ``\\uXXXX`` escapes instead. The size of the result is computed before
+    it is built: a body over ``max_bytes`` is never built (a template with
+    many placeholders would multiply the submission).
+
+    Raises :class:`WrapperError` if the body would be larger than
+    ``max_bytes``, cannot be encoded (a template with lone surrogates) or the
+    submission cannot be serialized.
     """
     try:
-        text = template.replace(PLACEHOLDER, _dump_json(submission))
+        dumped = _dump_json(submission)
+        pieces = template.split(PLACEHOLDER)
+        _check_size(pieces, dumped, max_bytes)
         try:
-            return text.encode("utf-8")
+            return dumped.join(pieces).encode("utf-8")
         except UnicodeEncodeError:
             dumped = json.dumps(submission, ensure_ascii=True, separators=(",", ":"))
-            return template.replace(PLACEHOLDER, dumped).encode("utf-8")
+            _check_size(pieces, dumped, max_bytes)
+            return dumped.join(pieces).encode("utf-8")
+    except WrapperError:
+        raise
     except (TypeError, ValueError) as exc:
         raise WrapperError(f"The custom wrapper cannot be applied: {exc}.") from None
+
+
+def _check_size(pieces: list[str], dumped: str, max_bytes: int) -> None:
+    """Refuse a body over ``max_bytes``: ``pieces`` of the template joined by
+    ``dumped``. Lone surrogates count 3 bytes here; if they are then written as
+    6-byte escapes, the caller checks again with the escaped text."""
+    count = len(pieces) - 1
+    dumped_size = _utf8_size(dumped)
+    size = sum(_utf8_size(piece) for piece in pieces) + count * dumped_size
+    if size > max_bytes:
+        raise WrapperError(
+            f"The custom wrapper would build a body of {size:,} bytes"
+            f" ({count:,} x {PLACEHOLDER} of {dumped_size:,} bytes);"
+            f" at most {max_bytes:,} bytes can be sent."
+        )
+
+
+def _utf8_size(text: str) -> int:
+    if text.isascii():  # O(1) in CPython: no copy for the common case
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
