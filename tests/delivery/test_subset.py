@@ -28,7 +28,7 @@ from webapp.xforms import json_to_xml, parse_xml, xml_to_json
 def subset_xml(tags: list[str]) -> bytes:
     body, _ = build_payload(
         content_type="application/xml",
-        body=SPEC_XML,
+        body=EXAMPLE_XML,
         data={},
         form_uid="f",
         export_type="xml",
@@ -54,7 +54,7 @@ def odk_subset_xml(tags: list[str]) -> tuple[bytes, str]:
 # Subsets (the README's examples)
 # --------------------------------------------------------------------------
 
-SPEC_FLAT = {
+EXAMPLE_FLAT = {
     "q1": "top",
     "group1/q2": "a",
     "group1/q3": "b",
@@ -65,14 +65,14 @@ SPEC_FLAT = {
 }
 
 
-SPEC_NESTED = {
+EXAMPLE_NESTED = {
     "q1": "top",
     "group1": {"q2": "a", "q3": "b"},
     "group2": {"subgroup1": {"q4": "c", "q5": "d"}, "subgroup11": {"q1": "e"}, "q3": "f"},
 }
 
 
-SPEC_XML = (
+EXAMPLE_XML = (
     b'<?xml version="1.0"?>\n<form xmlns:jr="http://openrosa.org/javarosa" id="spec" version="3">'
     b"<q1>top</q1><group1><q2>a</q2><q3>b</q3></group1>"
     b'<group2 jr:note="g"><subgroup1><q4>c</q4><q5>d</q5></subgroup1>'
@@ -80,7 +80,7 @@ SPEC_XML = (
 )
 
 
-SPEC_XML_ROOT = (
+EXAMPLE_XML_ROOT = (
     b'<form xmlns:jr="http://openrosa.org/javarosa" id="spec" version="3"'  # prefix kept
 )
 
@@ -101,28 +101,28 @@ SPEC_XML_ROOT = (
         (["q5", "q2", "q5"], {"group1/q2": "a", "group2/subgroup1/q5": "d"}),
     ],
 )
-def test_subset_json_flat_spec_examples(tags, expected):
-    result = select_subset_json(SPEC_FLAT, tags)
+def test_subset_json_flat_examples(tags, expected):
+    result = select_subset_json(EXAMPLE_FLAT, tags)
     assert result == expected
-    assert list(result) == [key for key in SPEC_FLAT if key in expected]  # order kept
+    assert list(result) == [key for key in EXAMPLE_FLAT if key in expected]  # order kept
 
 
 def test_subset_json_nested_keeps_structure_and_ancestors():
-    assert select_subset_json(SPEC_NESTED, ["subgroup1"]) == {
+    assert select_subset_json(EXAMPLE_NESTED, ["subgroup1"]) == {
         "group2": {"subgroup1": {"q4": "c", "q5": "d"}}
     }
-    assert select_subset_json(SPEC_NESTED, ["q3"]) == {
+    assert select_subset_json(EXAMPLE_NESTED, ["q3"]) == {
         "group1": {"q3": "b"},
         "group2": {"q3": "f"},
     }
-    assert select_subset_json(SPEC_NESTED, ["group2/subgroup1/q4", "q1"]) == {
+    assert select_subset_json(EXAMPLE_NESTED, ["group2/subgroup1/q4", "q1"]) == {
         "q1": "top",
         "group2": {"subgroup1": {"q4": "c"}, "subgroup11": {"q1": "e"}},
     }
     # A selected group is its whole (shared, not copied) subtree.
-    result = select_subset_json(SPEC_NESTED, ["group1"])
+    result = select_subset_json(EXAMPLE_NESTED, ["group1"])
     assert result == {"group1": {"q2": "a", "q3": "b"}}
-    assert result["group1"] is SPEC_NESTED["group1"]
+    assert result["group1"] is EXAMPLE_NESTED["group1"]
 
 
 def test_subset_json_mixed_flat_and_nested_paths_are_the_same():
@@ -198,8 +198,8 @@ def test_subset_json_empty_tags_is_identity():
     assert select_subset_json(data, []) is data
 
 
-def test_subset_xml_spec_examples():
-    root = SPEC_XML_ROOT + b">"
+def test_subset_xml_examples():
+    root = EXAMPLE_XML_ROOT + b">"
     assert subset_xml(["q3"]) == (
         XML_DECL + root + b"<group1><q3>b</q3></group1>"
         b'<group2 jr:note="g"><q3>f</q3></group2></form>'
@@ -217,11 +217,11 @@ def test_subset_xml_spec_examples():
         b"</group2></form>"
     )
     # Nothing selected: the root element (with its attributes) is still sent.
-    assert subset_xml(["nothing"]) == XML_DECL + SPEC_XML_ROOT + b" />"
+    assert subset_xml(["nothing"]) == XML_DECL + EXAMPLE_XML_ROOT + b" />"
 
 
 def test_select_subset_xml_returns_new_tree_and_keeps_input():
-    root = parse_xml(SPEC_XML)
+    root = parse_xml(EXAMPLE_XML)
     before = ET.tostring(root)
     result = select_subset_xml(root, ["q4"])
     assert result is not root
