@@ -13,8 +13,7 @@ The rules (formats, subsets, wrapper) are the README's "What a hook sends".
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from webapp.delivery.subset import select_subset_json, select_subset_xml
 from webapp.delivery.wrapper import XML_ONLY_JSON_WRAPPER, WrapperError, apply_payload_template
@@ -39,17 +38,13 @@ class PayloadError(ValueError):
         self.permanent = permanent
 
 
-@dataclass(frozen=True)
-class StoredSubmission:
-    """A submission as stored: its content type, body as received, parsed data."""
+class StoredSubmission(NamedTuple):
+    """A submission as stored: its content type, body as received, parsed data.
+    (A named tuple: one is made per delivery, and it is cheap to make.)"""
 
     content_type: str
     body: bytes
     data: Any
-
-    @property
-    def is_xml(self) -> bool:
-        return self.content_type == XML_CONTENT_TYPE
 
 
 class PayloadFormat:
@@ -57,6 +52,7 @@ class PayloadFormat:
     sent with :attr:`content_type`."""
 
     content_type: ClassVar[str]
+    __slots__ = ("form_uid", "subset_fields", "payload_template")
 
     def __init__(
         self, *, form_uid: str, subset_fields: list[str], payload_template: str | None
@@ -81,6 +77,8 @@ class JSONFormat(PayloadFormat):
     template when set, else compact JSON (UTF-8, non-ASCII kept). A JSON
     submission without subset or wrapper is sent byte for byte as received."""
 
+    __slots__ = ()
+
     content_type = JSON_CONTENT_TYPE
 
     def build(self, submission: StoredSubmission) -> bytes:
@@ -103,12 +101,14 @@ class XMLFormat(PayloadFormat):
     submission becomes ``json_to_xml`` of its (subset) object, the form uid as
     root. A wrapper cannot be used."""
 
+    __slots__ = ()
+
     content_type = XML_CONTENT_TYPE
 
     def build(self, submission: StoredSubmission) -> bytes:
         if self.payload_template is not None:
             raise PayloadError(XML_ONLY_JSON_WRAPPER)
-        if submission.is_xml:
+        if submission.content_type == XML_CONTENT_TYPE:
             if not self.subset_fields:
                 return bytes(submission.body)
             root, declarations = parse_instance(submission.body)

@@ -135,9 +135,9 @@ def apply_payload_template(
     ``submission`` (``ensure_ascii=False``) and return UTF-8 bytes.
 
     Strings the encoder cannot write as UTF-8 (lone surrogates) are written
-    as ``\\uXXXX`` escapes instead. The size of the result is computed before
-    it is built: a body over ``max_bytes`` is never built (a template with
-    many placeholders would multiply the submission).
+    as ``\\uXXXX`` escapes instead. The size of the result is computed from
+    the encoded submission and template before the body is joined: a body
+    over ``max_bytes`` is never built (placeholders multiply the submission).
 
     Raises :class:`WrapperError` if the body would be larger than
     ``max_bytes``, cannot be encoded (a template with lone surrogates) or the
@@ -145,36 +145,21 @@ def apply_payload_template(
     """
     try:
         dumped = _dump_json(submission)
-        pieces = template.split(PLACEHOLDER)
-        _check_size(pieces, dumped, max_bytes)
         try:
-            return dumped.join(pieces).encode("utf-8")
-        except UnicodeEncodeError:
+            dumped_bytes = dumped.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: written as \uXXXX escapes
             dumped = json.dumps(submission, ensure_ascii=True, separators=(",", ":"))
-            _check_size(pieces, dumped, max_bytes)
-            return dumped.join(pieces).encode("utf-8")
-    except WrapperError:
-        raise
+            dumped_bytes = dumped.encode("ascii")
+        del dumped
+        pieces = [piece.encode("utf-8") for piece in template.split(PLACEHOLDER)]
     except (TypeError, ValueError) as exc:
         raise WrapperError(f"The custom wrapper cannot be applied: {exc}.") from None
-
-
-def _check_size(pieces: list[str], dumped: str, max_bytes: int) -> None:
-    """Refuse a body over ``max_bytes``: ``pieces`` of the template joined by
-    ``dumped``. Lone surrogates count 3 bytes here; if they are then written as
-    6-byte escapes, the caller checks again with the escaped text."""
     count = len(pieces) - 1
-    dumped_size = _utf8_size(dumped)
-    size = sum(_utf8_size(piece) for piece in pieces) + count * dumped_size
+    size = sum(len(piece) for piece in pieces) + count * len(dumped_bytes)
     if size > max_bytes:
         raise WrapperError(
             f"The custom wrapper would build a body of {size:,} bytes"
-            f" ({count:,} x {PLACEHOLDER} of {dumped_size:,} bytes);"
+            f" ({count:,} x {PLACEHOLDER} of {len(dumped_bytes):,} bytes);"
             f" at most {max_bytes:,} bytes can be sent."
         )
-
-
-def _utf8_size(text: str) -> int:
-    if text.isascii():  # O(1) in CPython: no copy for the common case
-        return len(text)
-    return len(text.encode("utf-8", "surrogatepass"))
+    return dumped_bytes.join(pieces)
