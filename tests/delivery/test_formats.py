@@ -234,6 +234,8 @@ def test_build_payload_failures_are_payload_errors():
     with pytest.raises(PayloadError, match="mismatched tag") as excinfo:
         build(content_type=XML, body=bad_xml, data={}, export_type="xml", subset_fields=["a"])
     assert isinstance(excinfo.value, ValueError)
+    assert excinfo.value.permanent is True  # the same row fails the same way: no retries
+    assert excinfo.value.message == str(excinfo.value)
     # Without a subset the stored XML is sent as received, unparsed.
     assert build(content_type=XML, body=bad_xml, data={}, export_type="xml")[0] == bad_xml
     with pytest.raises(PayloadError, match="Unknown export type"):
