@@ -17,7 +17,8 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from webapp.delivery.http import validate_endpoint_url
-from webapp.delivery.payloads import validate_payload_template, validate_subset_fields
+from webapp.delivery.subset import validate_subset_fields
+from webapp.delivery.wrapper import validate_payload_template
 from webapp.models import AUTH_LEVELS, EXPORT_TYPES, Hook
 
 FIELDS = (

@@ -36,9 +36,10 @@ from tests.security.hostile_data import (
     walk,
     xml_trees,
 )
-from webapp.delivery.payloads import parse_xml, xml_to_json
+from webapp.xforms import parse_xml, xml_to_json
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Submission
+from webapp.xforms import parse_xml, xml_to_json
 
 JSON_TYPES = ["application/json", "application/json; charset=utf-8", "application/vnd.x+json"]
 XML_TYPES = ["application/xml", "text/xml", "text/xml; charset=iso-8859-1", "application/atom+xml"]
@@ -180,19 +181,19 @@ def test_random_json_is_stored_intact_or_refused(
     # A lone surrogate written raw gives invalid UTF-8: hostile too.
     body = bom + text.encode("utf-8", "surrogatepass")
     response = target.post(body, content_type)
-    if acceptable(value, raw_surrogates=not ensure_ascii):
+    if acceptable(value):
         assert response.status_code == 201, response.json
 
 
-def acceptable(value, *, raw_surrogates: bool) -> bool:
+def acceptable(value) -> bool:
     """Whether a JSON value is a submission the webhook must accept."""
     if not isinstance(value, dict) or {"meta", "meta/instanceID", "_uuid"} & set(value):
         return False  # not an object, or an instance id that may be invalid
     texts = strings(value)
     if any("\x00" in text for text in texts):
         return False
-    if raw_surrogates and any(is_surrogate(text) for text in texts):
-        return False  # written as raw bytes they are invalid UTF-8
+    if any(is_surrogate(text) for text in texts):
+        return False  # raw: invalid UTF-8; escaped: refused as not characters
     return all(x == x and x not in (INF, -INF) for x in numbers(value))
 
 
@@ -271,6 +272,8 @@ MALFORMED_JSON = [
     b'{"meta/instanceID": "   "}',
     b'{"meta": {"instanceID": true}}',
     b'{"_uuid": {"a": 1}}',
+    b'{"a": 1, "a": 2}',  # a duplicate key: which one would a receiver take?
+    b'{"lone": "\\ud800"}',  # an escaped surrogate without its pair
 ]
 
 
@@ -282,10 +285,9 @@ def test_malformed_json_samples_are_refused(target):
 
 def test_json_edge_cases_that_are_accepted_round_trip(target):
     samples = [
-        b'{"a": 1, "a": 2}',  # duplicate keys: the last wins, as in json.loads
         b'\xef\xbb\xbf{"bom": true}',
         b'{"big": ' + b"9" * 4000 + b', "tiny": 5e-324, "neg0": -0.0}',
-        b'{"lone": "\\ud800", "pair": "\\ud83d\\ude00"}',
+        b'{"pair": "\\ud83d\\ude00"}',
         b'{"deep": ' + b"[" * 60 + b"1" + b"]" * 60 + b"}",
         json.dumps({f"k{i}": i for i in range(20_000)}).encode(),
         json.dumps({"group1/q2": "x", "meta": {"instanceID": "uuid:nested-1"}}).encode(),

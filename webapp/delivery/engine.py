@@ -40,8 +40,8 @@ from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from webapp.delivery import feed
+from webapp.delivery.formats import PayloadError, build_payload
 from webapp.delivery.http import DeliveryError, Sender
-from webapp.delivery.payloads import PayloadError, build_payload
 from webapp.delivery.queue import schedule_delivery
 from webapp.extensions import db
 from webapp.models import FAILED, PENDING, SUCCESS, Attempt, DeliveryLog, Form, Hook, Submission
@@ -306,7 +306,7 @@ def _open_attempts(rows, hooks, tries, lease, now):
             for sub in db.session.execute(
                 select(
                     Submission.id,
-                    Submission.source_format,
+                    Submission.content_type,
                     Submission.body,
                     Submission.data,
                     Submission.root_id,
@@ -322,7 +322,7 @@ def _open_attempts(rows, hooks, tries, lease, now):
         hook, submission = hooks[row.hook_id], bodies[row.submission_id]
         try:
             body, content_type = build_payload(
-                source_format=submission.source_format,
+                content_type=submission.content_type,
                 body=submission.body,
                 data=submission.data,
                 form_uid=hook["form_uid"],
