@@ -36,7 +36,6 @@ from tests.security.hostile_data import (
     walk,
     xml_trees,
 )
-from webapp.xforms import parse_xml, xml_to_json
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Submission
 from webapp.xforms import parse_xml, xml_to_json
