@@ -24,6 +24,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     from webapp.admin.i18n import init_i18n
     from webapp.admin.security import init_security
     from webapp.api import init_app as init_api
+    from webapp.attachments.views import init_app as init_attachments
     from webapp.config import load_config
     from webapp.crypto import SecretBox
     from webapp.delivery import queue
@@ -65,6 +66,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     init_api(app)
     init_admin(app)
+    init_attachments(app)  # signed downloads and the panel's file route
     init_reports(app)
     cli.init_app(app)
     return app
