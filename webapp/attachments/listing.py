@@ -54,6 +54,20 @@ def files_of(version_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
     return found
 
 
+def rows_of(version_ids: Iterable[int]) -> list[Attachment]:
+    """The attachment rows of some versions, by version then as received (the panel)."""
+    ids = list(version_ids)
+    if not ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(Attachment)
+            .where(Attachment.submission_id.in_(ids))
+            .order_by(Attachment.submission_id, Attachment.id)
+        )
+    )
+
+
 def with_attachments(data: Any, files: list[dict[str, Any]] | None) -> Any:
     """`data` with `_attachments` listing `files` (a version's entries), for JSON payloads.
 

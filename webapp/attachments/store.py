@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
 
 from webapp.extensions import db
 from webapp.models import PENDING, Attachment, AttachmentChunk, DeliveryLog, Submission
@@ -148,15 +149,18 @@ def _insert_file(version_id: int, file: MediaFile, digest: str, now) -> None:
         )
 
 
-def chunks_of(attachment_id: int, count: int) -> Iterator[bytes]:
+def chunks_of(attachment_id: int, count: int, engine: Engine | None = None) -> Iterator[bytes]:
     """The bytes of an attachment, one chunk at a time, one short query each.
 
     A connection is borrowed per chunk and given back before the chunk is
     yielded: a slow client holds no connection and no transaction. Stops
     early if the file was deleted meanwhile (the client sees a short body).
+    With `engine` given, no app context is needed while iterating (a
+    response body outlives its request's context).
     """
+    engine = engine or db.engine
     for seq in range(count):
-        with db.engine.connect() as connection:
+        with engine.connect() as connection:
             data = connection.scalar(
                 select(AttachmentChunk.data).where(
                     AttachmentChunk.attachment_id == attachment_id, AttachmentChunk.seq == seq

@@ -10,7 +10,7 @@ An invalid, altered or expired link answers 403, a deleted file 404.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, abort, stream_with_context
+from flask import Blueprint, Flask, Response, abort
 from sqlalchemy import select
 
 from webapp.admin.lookups import form_or_404, submission_or_404
@@ -72,7 +72,7 @@ def panel_file(form_uid: str, submission_id: int, attachment_uid: str):
 
 def _serve(attachment: Attachment, *, inline: bool) -> Response:
     response = Response(
-        stream_with_context(chunks_of(attachment.id, attachment.chunks)),
+        chunks_of(attachment.id, attachment.chunks, db.engine),
         mimetype=attachment.mimetype,
         direct_passthrough=True,
     )
