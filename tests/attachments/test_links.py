@@ -195,3 +195,34 @@ def test_the_api_lists_files_with_links(app, client, make):
     url = files[0]["download_url"]
     assert url.startswith("http://localhost/attachments/")
     assert app.test_client().get(path_of(url)).data == photo(1)[1]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("86400", 86400), ("30", None), ("week", None)])
+def test_attachment_url_ttl_is_parsed_strictly(tmp_path, raw, expected):
+    from webapp.config import ConfigError, load_config
+
+    env = {"ATTACHMENT_URL_TTL": raw, "SECRET_KEY": "x" * 32}
+    if expected is None:
+        with pytest.raises(ConfigError, match="ATTACHMENT_URL_TTL"):
+            load_config(env, str(tmp_path))
+    else:
+        assert load_config(env, str(tmp_path))["ATTACHMENT_URL_TTL"] == expected
+
+
+def test_the_panel_preview_of_a_json_hook_shows_the_attachments(app, client, make):
+    from webapp.admin.previews import build_for
+    from webapp.models import Hook
+
+    form_uid, token = make.form()
+    hook_uid = make.hook(form_uid)
+    collect_upload(client, form_uid, token, files=[photo(1)])
+    with app.app_context():
+        hook = db.session.scalar(select(Hook).where(Hook.uid == hook_uid))
+        submission = db.session.scalar(select(Submission))
+        with app.test_request_context(base_url="https://panel.example.org"):
+            body, _ = build_for(hook, hook.form, submission)
+    import json
+
+    (entry,) = json.loads(body)["_attachments"]
+    assert entry["filename"] == photo(1)[0]
+    assert entry["download_url"].startswith("https://panel.example.org/attachments/")
