@@ -9,13 +9,22 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, State
+from werkzeug.sansio.multipart import (
+    Data,
+    Epilogue,
+    Field,
+    File,
+    MultipartDecoder,
+    NeedData,
+    State,
+)
 
 from webapp.delivery.payloads import XMLInputError, parse_xml, xml_to_json
 
@@ -218,12 +227,10 @@ def _openrosa_part(content_type_header: str, body: bytes) -> bytes:
         decoder = MultipartDecoder(boundary.encode("ascii"), max_parts=MAX_FORM_PARTS)
     except UnicodeEncodeError:
         raise IngestError(400, "Malformed multipart body: the boundary must be ASCII.") from None
-    decoder.receive_data(body)
-    decoder.receive_data(None)
     found: list[list[bytes]] = []
     current: list[bytes] | None = None
     try:
-        while not isinstance(event := decoder.next_event(), Epilogue):
+        for event in _events(decoder, body):
             if isinstance(event, Field | File):
                 current = [] if event.name == OPENROSA_PART else None
                 if current is not None:
@@ -249,6 +256,20 @@ def _openrosa_part(content_type_header: str, body: bytes) -> bytes:
     return b"".join(found[0])
 
 
+FEED_BYTES = 65536  # the decoder searches its whole buffer: fed 5 MB at once, it is 20x slower
+
+
+def _events(decoder: MultipartDecoder, body: bytes) -> Iterator[Field | File | Data]:
+    """The decoder's events for `body` up to the epilogue, fed FEED_BYTES at a time."""
+    view = memoryview(body)
+    for start in [*range(0, len(body), FEED_BYTES), None]:
+        decoder.receive_data(None if start is None else view[start : start + FEED_BYTES])
+        while not isinstance(event := decoder.next_event(), NeedData):
+            if isinstance(event, Epilogue):
+                return
+            yield event
+
+
 INCOMPLETE_PART = "*isIncomplete*"
 MAX_FILENAME = 255
 
@@ -265,12 +286,9 @@ def media_parts(content_type_header: str, body: bytes) -> tuple[tuple[MediaFile,
     """
     boundary = parse_options_header(content_type_header)[1]["boundary"]
     decoder = MultipartDecoder(boundary.encode("ascii"), max_parts=MAX_FORM_PARTS)
-    decoder.receive_data(body)
-    decoder.receive_data(None)
     files: dict[str, MediaFile] = {}
-    incomplete = False
     current: tuple[str, str, list[bytes]] | None = None
-    while not isinstance(event := decoder.next_event(), Epilogue):
+    for event in _events(decoder, body):
         if isinstance(event, Field | File):
             if current is not None:
                 _keep_file(files, *current)
