@@ -159,3 +159,12 @@ def test_a_json_submission_has_no_files(app, client, make):
     answer = client.post(f"/api/v1/forms/{form_uid}/submissions?token={token}", json={"q": 1})
     assert answer.status_code == 201
     assert row_counts(app)[1:3] == (0, 0)
+
+
+def test_a_post_of_101_files_keeps_them_all(app, client, make):
+    """Collect's largest post: 101 files (OkHttpConnection), stored in a few statements."""
+    form_uid, token = make.form()
+    files = [(f"sig{n:03}.png", bytes([n]) * (100 + n), "image/png") for n in range(101)]
+    collect_upload(client, form_uid, token, files=files)
+    assert stored_files(app) == {name: (kind, data) for name, data, kind in files}
+    assert row_counts(app)[:3] == (1, 101, 101)
