@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlsplit
 
-from tests.attachments.conftest import INSTANCE, collect_upload, photo
+from tests.attachments.attachment_support import INSTANCE, collect_upload, photo
 from tests.helpers import run_worker
 
 FILES = [photo(1), ("1700000000999.m4a", b"audio" * 1000, "audio/mp4")]

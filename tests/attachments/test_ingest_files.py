@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from tests.attachments.conftest import (
+from tests.attachments.attachment_support import (
     INSTANCE,
     INSTANCE_ID,
     collect_upload,

@@ -11,11 +11,11 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from tests.admin.conftest import Browser
-from tests.attachments.conftest import (
+from tests.attachments.attachment_support import (
     collect_upload,
     file_part,
     instance_part,
+    logged_in,
     photo,
     post_parts,
     row_counts,
@@ -159,8 +159,7 @@ def test_the_panel_previews_images_inline_for_logged_in_users_only(app, client, 
     url = f"/forms/{form_uid}/submissions/{submission_id}/files/{page_files[0][0]}"
     assert client.get(url).status_code == 302  # to the login page
     make.user("viewer@example.org", role="viewer")
-    browser = Browser(app.test_client())
-    browser.login("viewer@example.org")
+    browser = logged_in(app, "viewer@example.org")
     image = browser.get(url)
     assert image.status_code == 200 and image.data == photo(1)[1]
     assert image.headers["Content-Disposition"].startswith("inline")

@@ -318,7 +318,7 @@ def _open_attempts(rows, hooks, tries, lease, now):
         if rows
         else {}
     )
-    files = files_of(i for i, sub in bodies.items() if sub.source_format == "xml")
+    files = files_of(bodies)  # one query for the batch (indexed)
     built = []
     for row in rows:
         hook, submission = hooks[row.hook_id], bodies[row.submission_id]
