@@ -11,6 +11,8 @@ from sqlalchemy import and_, or_, select
 
 from webapp.admin.lookups import form_or_404, submission_or_404
 from webapp.admin.permissions import protect
+from webapp.attachments.listing import rows_of
+from webapp.attachments.views import INLINE_TYPES
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Hook, Submission, form_submission_counts, status_counts
 from webapp.models.submissions import version_counts, versions_of
@@ -90,6 +92,8 @@ def detail(form_uid: str, submission_id: int):
         ]
         if len(versions) > 1
         else [],
+        files=rows_of(numbers),  # each version's files (docs/attachments.md)
+        inline_types=INLINE_TYPES,
         original=pretty(submission.source_format, submission.body, submission.data),
         current=(
             pretty(submission.source_format, submission.current_body, submission.current_data)

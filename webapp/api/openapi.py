@@ -290,6 +290,11 @@ def _schemas() -> dict[str, Schema]:
                 "root_instance_id": _string(description="Its first version's instance id."),
                 "versions": {"type": "integer", "description": "Versions received (edits + 1)."},
                 "data": {"type": "object", "description": "Of its latest version."},
+                "attachments": {
+                    "type": "array",
+                    "items": _ref("Attachment"),
+                    "description": "Files of its latest version (docs/attachments.md).",
+                },
                 "edit_count": {"type": "integer"},
                 "date_created": DATE,
                 "date_modified": DATE,
@@ -314,6 +319,22 @@ def _schemas() -> dict[str, Schema]:
                 "date_modified": DATE,
                 "edit_count": {"type": "integer"},
                 "data": {"type": "object"},
+                "attachments": {"type": "array", "items": _ref("Attachment")},
+            },
+        },
+        "Attachment": {
+            "type": "object",
+            "description": "A file posted with a version, as `_attachments` lists it.",
+            "properties": {
+                "uid": _string(),
+                "filename": _string(description="As the instance names it."),
+                "media_file_basename": _string(description="The same name (KoboToolbox)."),
+                "mimetype": _string(),
+                "size": {"type": "integer", "description": "Bytes."},
+                "download_url": _string(
+                    format="uri",
+                    description="Signed; needs no credential; expires after ATTACHMENT_URL_TTL.",
+                ),
             },
         },
         "HookSettings": {

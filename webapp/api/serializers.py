@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from webapp.api.common import absolute_url, api_user, isoformat
+from webapp.attachments.listing import files_of
 from webapp.extensions import db
 from webapp.models import (
     Attempt,
@@ -167,6 +168,7 @@ def submissions_json(submissions: Sequence[Submission]) -> list[dict[str, Any]]:
             .order_by(Submission.position, Submission.id)
         ):
             latest[version.root_id] = version  # the last one in order wins
+    files = files_of(latest.get(s.id, s).id for s in submissions)  # the latest version's
     results = []
     for submission in submissions:
         last = latest.get(submission.id, submission)
@@ -179,6 +181,7 @@ def submissions_json(submissions: Sequence[Submission]) -> list[dict[str, Any]]:
                 "source_format": last.source_format,
                 "content_type": last.current_content_type,
                 "data": last.current_data,
+                "attachments": files.get(last.id, []),
                 "edit_count": submission.edit_count,
                 "date_created": isoformat(submission.created_at),
                 "date_modified": isoformat(max(last.updated_at, submission.updated_at)),
@@ -190,6 +193,8 @@ def submissions_json(submissions: Sequence[Submission]) -> list[dict[str, Any]]:
 def submission_detail_json(submission: Submission) -> dict[str, Any]:
     """A submission with each of its versions, oldest first, and their data."""
     data = submission_json(submission)
+    versions = versions_of(submission.id)
+    files = files_of(version.id for version in versions)
     data["versions"] = [
         {
             "number": number,
@@ -201,7 +206,8 @@ def submission_detail_json(submission: Submission) -> dict[str, Any]:
             "date_modified": isoformat(version.updated_at),
             "edit_count": version.edit_count,
             "data": version.current_data,
+            "attachments": files.get(version.id, []),
         }
-        for number, version in enumerate(versions_of(submission.id), start=1)
+        for number, version in enumerate(versions, start=1)
     ]
     return data

@@ -1,5 +1,6 @@
 """The data model, one module per aggregate."""
 
+from webapp.models.attachments import Attachment, AttachmentChunk
 from webapp.models.counters import (
     FormSubmissionCount,
     HookStatusCount,
@@ -31,6 +32,8 @@ __all__ = [
     "STATUSES",
     "SUCCESS",
     "ApiToken",
+    "Attachment",
+    "AttachmentChunk",
     "Attempt",
     "DeliveryLog",
     "Form",
