@@ -7,6 +7,7 @@ import re
 from sqlalchemy import select
 
 from tests.admin.conftest import add_logs, post_submission
+from tests.big_submissions import add_big_submissions, peak_memory
 from tests.helpers import fixture_bytes
 from webapp.admin.submissions import PAGE_SIZE
 from webapp.extensions import db
@@ -72,3 +73,15 @@ def test_a_submission_of_another_form_is_not_found(app, client, editor, make):
     with app.app_context():
         assert db.session.get(Submission, answer["id"]) is not None
         assert db.session.scalar(select(Submission.instance_id)) == "uuid:one"
+
+
+def test_the_list_does_not_load_bodies(app, editor, make):
+    """10 bodies of 9 MB: the page's memory stays far below one body's size."""
+    uid, _ = make.form()
+    ids = add_big_submissions(app, uid)
+    response, peak = peak_memory(lambda: editor.get(f"/forms/{uid}/submissions"))
+    assert response.status_code == 200
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    assert len(re.findall(r'href="/forms/[^/]+/submissions/(\d+)"', response.text)) == len(ids)
+    assert "9.4 MB" in response.text  # the size, computed by the database
+    assert "{&#34;n&#34;: 0, &#34;blob&#34;: &#34;xxx" in response.text  # an excerpt

@@ -1,4 +1,9 @@
-"""Forms and their stored submissions: `/api/v1/forms...` (SPEC §7)."""
+"""Forms and their stored submissions: `/api/v1/forms...` (docs/api.md).
+
+Submission lists never read bodies: each item has its size, computed by the
+database, and its `data` only when the body is at most LIST_DATA_MAX_BYTES
+(else `data` is null and `data_omitted` true: the detail route has it).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,18 @@ from flask import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from webapp.api.common import api_user, bp, get_form, invalid, json_body
+from webapp.api.common import api_user, bp, fail, get_form, invalid, json_body
 from webapp.api.pagination import paginate
 from webapp.api.serializers import form_json, forms_json, submission_json
 from webapp.extensions import db
 from webapp.models import Form, Submission
+from webapp.models.submissions import current_body_size, current_data_up_to, summary_only
 
 MAX_NAME = 255
+#: A listed submission carries its data only up to this body size.
+LIST_DATA_MAX_BYTES = 64 * 1024
+#: Page size cap of the submission list: at most 100 x 64 KB of data per page.
+SUBMISSIONS_MAX_LIMIT = 100
 # Sent back unchanged by clients that PATCH what they GET: ignored, as DRF does.
 READ_ONLY_FIELDS = frozenset(
     {
@@ -102,14 +112,38 @@ def submission_list(form_uid: str):
     """The form's submissions, newest first (GET; POST here is the webhook)."""
     form = get_form(form_uid)
     query = (
-        select(Submission)
+        select(Submission, current_body_size(), current_data_up_to(LIST_DATA_MAX_BYTES))
+        .options(summary_only())
         .where(Submission.form_id == form.id)
         .order_by(Submission.created_at.desc(), Submission.id.desc())
     )
     return paginate(
         query,
-        lambda rows: [submission_json(row[0]) for row in rows],
+        lambda rows: [
+            submission_json(
+                submission,
+                form_uid=form.uid,
+                size=size or 0,
+                data=data,
+                omitted=(size or 0) > LIST_DATA_MAX_BYTES,
+            )
+            for submission, size, data in rows
+        ],
         count_query=select(func.count())
         .select_from(Submission)
         .where(Submission.form_id == form.id),
+        max_limit=SUBMISSIONS_MAX_LIMIT,
+    )
+
+
+@bp.get("/forms/<form_uid>/submissions/<int:submission_id>")
+def submission_detail(form_uid: str, submission_id: int):
+    """One submission with its data in full, whatever its size."""
+    form = get_form(form_uid)
+    submission = db.session.get(Submission, submission_id)
+    if submission is None or submission.form_id != form.id:
+        fail(404, f"No submission with id {submission_id} in this form.")
+    size = len(submission.current_body or b"")
+    return submission_json(
+        submission, form_uid=form.uid, size=size, data=submission.current_data, omitted=False
     )

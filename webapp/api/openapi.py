@@ -102,11 +102,23 @@ def _paths() -> dict[str, Schema]:
         FORM + "/submissions": {
             "parameters": [_path_param("form_uid")],
             "get": _op(
-                "List stored submissions, newest first",
+                "List stored submissions, newest first (data only up to 64 KB)",
                 {"200": _json(_page("Submission"), "A page of submissions.")},
-                parameters=PAGE_PARAMS,
+                parameters=[
+                    _query(
+                        "limit", "Page size (default and at most 100).", type="integer", minimum=1
+                    ),
+                    PAGE_PARAMS[1],
+                ],
             ),
             "post": _ingest_operation(),
+        },
+        FORM + "/submissions/{submission_id}": {
+            "parameters": [_path_param("form_uid"), _path_param("submission_id")],
+            "get": _op(
+                "Get a submission, with its data in full",
+                {"200": _json(_ref("Submission"), "The submission.")},
+            ),
         },
         FORM + "/hooks": {
             "parameters": [_path_param("form_uid")],
@@ -269,10 +281,21 @@ def _schemas() -> dict[str, Schema]:
             "type": "object",
             "properties": {
                 "id": {"type": "integer"},
+                "url": _string(format="uri"),
                 "instance_id": _string(),
                 "source_format": _string(enum=["json", "xml"]),
                 "content_type": _string(),
-                "data": {"type": "object", "description": "As last received (after edits)."},
+                "size": {"type": "integer", "description": "Bytes of the body as last received."},
+                "data": {
+                    "type": "object",
+                    "nullable": True,
+                    "description": "As last received (after edits); null in lists when "
+                    "the body is over 64 KB (see data_omitted).",
+                },
+                "data_omitted": {
+                    "type": "boolean",
+                    "description": "True when a list left the data out: get `url` for it.",
+                },
                 "edit_count": {"type": "integer"},
                 "date_created": DATE,
                 "date_modified": DATE,

@@ -144,14 +144,25 @@ def _attempt_json(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def submission_json(submission: Submission) -> dict[str, Any]:
-    """A stored submission, with its data as last received (after any edits)."""
+def submission_json(
+    submission: Submission, *, form_uid: str, size: int, data: Any, omitted: bool
+) -> dict[str, Any]:
+    """A stored submission, as last received (after any edits).
+
+    `size` is the body's size in bytes; `data` is None when `omitted` (lists
+    leave out big data: the item's `url` gives it).
+    """
     return {
         "id": submission.id,
+        "url": absolute_url(
+            "api.submission_detail", form_uid=form_uid, submission_id=submission.id
+        ),
         "instance_id": submission.instance_id,
         "source_format": submission.source_format,
         "content_type": submission.current_content_type,
-        "data": submission.current_data,
+        "size": size,
+        "data": None if omitted else data,
+        "data_omitted": omitted,
         "edit_count": submission.edit_count,
         "date_created": isoformat(submission.created_at),
         "date_modified": isoformat(submission.updated_at),

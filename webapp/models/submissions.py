@@ -5,8 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    and_,
+    case,
+    func,
+    null,
+)
+from sqlalchemy.orm import Mapped, load_only, mapped_column, relationship
+from sqlalchemy.orm.interfaces import LoaderOption
 
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
@@ -57,3 +71,50 @@ class Submission(db.Model):
     @property
     def current_content_type(self) -> str:
         return self.edited_content_type if self.edit_count else self.content_type
+
+
+# Lists read these columns only: a body (and its parsed data) can be megabytes.
+def summary_only() -> LoaderOption:
+    """A loader option that leaves the bodies and data unloaded (reading them would query)."""
+    return load_only(
+        Submission.id,
+        Submission.form_id,
+        Submission.instance_id,
+        Submission.source_format,
+        Submission.content_type,
+        Submission.edited_content_type,
+        Submission.created_at,
+        Submission.updated_at,
+        Submission.edit_count,
+        raiseload=True,
+    )
+
+
+def _current_body() -> ColumnElement[bytes]:
+    return case((Submission.edit_count > 0, Submission.edited_body), else_=Submission.body)
+
+
+def current_body_size() -> ColumnElement[int]:
+    """The size in bytes of the body as last received, computed by the database.
+
+    Bodies are bytes (BLOB, bytea): length() counts bytes on SQLite and PostgreSQL.
+    """
+    return func.length(_current_body()).label("body_size")
+
+
+def current_body_excerpt(size: int) -> ColumnElement[bytes]:
+    """The first `size` bytes of the body as last received, cut by the database."""
+    return func.substr(_current_body(), 1, size, type_=LargeBinary).label("body_excerpt")
+
+
+def current_data_up_to(size: int) -> ColumnElement[Any]:
+    """The data as last received when its body is at most `size` bytes, else NULL.
+
+    The database decides, so a big body's data is never sent to Python.
+    """
+    edited = Submission.edit_count > 0
+    return case(
+        (and_(edited, func.length(Submission.edited_body) <= size), Submission.edited_data),
+        (and_(~edited, func.length(Submission.body) <= size), Submission.data),
+        else_=null(),
+    ).label("small_data")
