@@ -219,7 +219,7 @@ def _ingest_operation() -> Schema:
     }
     return {
         "summary": "The webhook URL: receive a submission (JSON, XML, urlencoded, OpenRosa)",
-        "description": "Authenticated with the form's ingest token, not an API token (SPEC §4).",
+        "description": "Authenticated with the form's ingest token, not an API token.",
         "security": [{"ingestBearer": []}, {"ingestBasic": []}, {"ingestQuery": []}],
         "requestBody": {
             "required": True,
