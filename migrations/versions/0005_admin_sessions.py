@@ -25,10 +25,17 @@ def upgrade():
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_user_sessions_user_id_users"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_user_sessions")),
     )
-    op.create_index("ix_user_sessions_user_id", "user_sessions", ["user_id"], unique=False)
+    op.create_index(
+        op.f("ix_user_sessions_user_id"), "user_sessions", ["user_id"], unique=False
+    )
     op.create_table(
         "login_throttles",
         sa.Column("address", sa.String(length=64), nullable=False),
@@ -36,10 +43,11 @@ def upgrade():
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
         sa.Column("blocked_until", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("address", "account"),
+        sa.PrimaryKeyConstraint("address", "account", name=op.f("pk_login_throttles")),
     )
     # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35+), not a batch copy: with
-    # foreign keys on, recreating `users` would cascade-delete forms and tokens.
+    # foreign keys on, dropping the old `users` fails on forms.owner_id (and
+    # would cascade-delete API tokens).
     op.drop_column("users", "locked_until")
     op.drop_column("users", "failed_logins")
 
