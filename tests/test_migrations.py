@@ -30,12 +30,12 @@ def test_migrated_schema_matches_the_models(ctx):
 
 
 def test_the_admin_sessions_migration_keeps_users_and_their_rows(tmp_path):
-    """0005 drops two users columns in place: on SQLite (foreign keys on) a batch
+    """0006 drops two users columns in place: on SQLite (foreign keys on) a batch
     table copy fails on the forms' foreign key (and would cascade-delete API tokens)."""
     from flask_migrate import downgrade, upgrade
     from sqlalchemy import text
 
-    from tests.conftest import SECRET_KEY
+    from tests.helpers import SECRET_KEY
     from webapp import create_app
 
     app = create_app(
@@ -46,7 +46,7 @@ def test_the_admin_sessions_migration_keeps_users_and_their_rows(tmp_path):
         }
     )
     with app.app_context():
-        upgrade(revision="0004_form_and_hour_counts")
+        upgrade(revision="0005_edits_versions")
         with db.engine.begin() as conn:
             conn.execute(
                 text(
@@ -66,7 +66,7 @@ def test_the_admin_sessions_migration_keeps_users_and_their_rows(tmp_path):
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM forms")).scalar() == 1
             assert conn.execute(text("SELECT email FROM users")).scalar() == "a@example.org"
-        downgrade(revision="0004_form_and_hour_counts")
+        downgrade(revision="0005_edits_versions")
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT failed_logins FROM users")).scalar() == 0
             assert conn.execute(text("SELECT count(*) FROM forms")).scalar() == 1

@@ -6,9 +6,8 @@ import re
 
 from sqlalchemy import select
 
-from tests.admin.conftest import add_logs, post_submission
-from tests.big_submissions import add_big_submissions, peak_memory
-from tests.helpers import fixture_bytes
+from tests.admin.admin_support import add_logs, post_submission
+from tests.helpers import add_big_submissions, fixture_bytes, peak_memory
 from webapp.admin.submissions import PAGE_SIZE
 from webapp.extensions import db
 from webapp.models import Submission

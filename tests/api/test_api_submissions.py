@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tests.admin.conftest import add_logs
+from tests.admin.admin_support import add_logs
 from tests.api.test_api_forms import ingest
-from tests.big_submissions import BIG, add_big_submissions, peak_memory
+from tests.helpers import BIG, add_big_submissions, peak_memory
 from webapp.api.forms import LIST_DATA_MAX_BYTES, SUBMISSIONS_MAX_LIMIT
 
 

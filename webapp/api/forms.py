@@ -1,7 +1,8 @@
 """Forms and their stored submissions: `/api/v1/forms...` (docs/api.md).
 
-Submission lists never read bodies: each item has its size, computed by the
-database, and its `data` only when the body is at most LIST_DATA_MAX_BYTES
+Submission lists have one item per submission and never read bodies: each
+item has its latest version's size, computed by the database, and its
+`data` only when that body is at most LIST_DATA_MAX_BYTES
 (else `data` is null and `data_omitted` true: the detail route has it).
 """
 
@@ -15,10 +16,20 @@ from sqlalchemy.orm import joinedload
 
 from webapp.api.common import api_user, bp, fail, get_form, invalid, json_body
 from webapp.api.pagination import paginate
-from webapp.api.serializers import form_json, forms_json, submission_json
+from webapp.api.serializers import (
+    form_json,
+    forms_json,
+    submission_detail_json,
+    submissions_json,
+)
 from webapp.extensions import db
 from webapp.models import Form, Submission
-from webapp.models.submissions import current_body_size, current_data_up_to, summary_only
+from webapp.models.submissions import (
+    current_body_size,
+    current_data_up_to,
+    latest_version,
+    summary_only,
+)
 
 MAX_NAME = 255
 #: A listed submission carries its data only up to this body size.
@@ -109,41 +120,41 @@ def form_delete(form_uid: str):
 
 @bp.get("/forms/<form_uid>/submissions")
 def submission_list(form_uid: str):
-    """The form's submissions, newest first (GET; POST here is the webhook)."""
+    """The form's submissions, newest first, one row each (its versions counted).
+
+    GET; POST here is the webhook.
+    """
     form = get_form(form_uid)
+    # One row per submission: the row it was created with (root_id NULL),
+    # with its latest version's size and small data.
+    latest, is_latest = latest_version()
     query = (
-        select(Submission, current_body_size(), current_data_up_to(LIST_DATA_MAX_BYTES))
-        .options(summary_only())
-        .where(Submission.form_id == form.id)
+        select(
+            Submission,
+            latest,
+            current_body_size(latest),
+            current_data_up_to(LIST_DATA_MAX_BYTES, latest),
+        )
+        .options(summary_only(), summary_only(latest))
+        .join(latest, is_latest)
+        .where(Submission.form_id == form.id, Submission.root_id.is_(None))
         .order_by(Submission.created_at.desc(), Submission.id.desc())
     )
     return paginate(
         query,
-        lambda rows: [
-            submission_json(
-                submission,
-                form_uid=form.uid,
-                size=size or 0,
-                data=data,
-                omitted=(size or 0) > LIST_DATA_MAX_BYTES,
-            )
-            for submission, size, data in rows
-        ],
+        lambda rows: submissions_json(rows, form_uid=form.uid, data_max=LIST_DATA_MAX_BYTES),
         count_query=select(func.count())
         .select_from(Submission)
-        .where(Submission.form_id == form.id),
+        .where(Submission.form_id == form.id, Submission.root_id.is_(None)),
         max_limit=SUBMISSIONS_MAX_LIMIT,
     )
 
 
 @bp.get("/forms/<form_uid>/submissions/<int:submission_id>")
 def submission_detail(form_uid: str, submission_id: int):
-    """One submission with its data in full, whatever its size."""
+    """One submission with its data in full, whatever its size, and its versions (oldest first)."""
     form = get_form(form_uid)
     submission = db.session.get(Submission, submission_id)
-    if submission is None or submission.form_id != form.id:
+    if submission is None or submission.form_id != form.id or submission.root_id is not None:
         fail(404, f"No submission with id {submission_id} in this form.")
-    size = len(submission.current_body or b"")
-    return submission_json(
-        submission, form_uid=form.uid, size=size, data=submission.current_data, omitted=False
-    )
+    return submission_detail_json(submission, form_uid=form.uid)

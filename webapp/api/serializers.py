@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from webapp.api.common import absolute_url, api_user, isoformat
 from webapp.extensions import db
@@ -24,6 +24,7 @@ from webapp.models import (
     form_submission_counts,
     hook_status_counts,
 )
+from webapp.models.submissions import version_counts, versions_of
 
 
 def forms_json(forms: Sequence[Form]) -> list[dict[str, Any]]:
@@ -90,6 +91,7 @@ def _hook_json(hook: Hook, counts: dict[str, int]) -> dict[str, Any]:
         "settings": hook.settings_for_display(),
         "subset_fields": list(hook.subset_fields or []),
         "payload_template": hook.payload_template,
+        "send_edits": hook.send_edits,
         "email_notification": hook.email_notification,
         "notification_emails": list(hook.notification_emails or []),
         "success_count": counts["success"],
@@ -144,13 +146,73 @@ def _attempt_json(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def submission_json(
-    submission: Submission, *, form_uid: str, size: int, data: Any, omitted: bool
-) -> dict[str, Any]:
-    """A stored submission, as last received (after any edits).
+def submissions_json(rows: Sequence[Row], *, form_uid: str, data_max: int) -> list[dict[str, Any]]:
+    """Listed submissions with their version counts (one more query for all).
 
-    `size` is the body's size in bytes; `data` is None when `omitted` (lists
-    leave out big data: the item's `url` gives it).
+    Each row is (submission, its latest version, that version's body size,
+    its data or None when the body is over `data_max` bytes), all read by
+    one query that loads no body (see webapp/api/forms.py).
+    """
+    counts = version_counts([row[0].id for row in rows])
+    return [
+        _submission_json(
+            submission,
+            latest,
+            form_uid=form_uid,
+            versions=counts[submission.id],
+            size=size or 0,
+            data=data,
+            omitted=(size or 0) > data_max,
+        )
+        for submission, latest, size, data in rows
+    ]
+
+
+def submission_detail_json(submission: Submission, *, form_uid: str) -> dict[str, Any]:
+    """A submission with its latest data in full and each version, oldest first, with its data."""
+    versions = versions_of(submission.id) or [submission]
+    latest = versions[-1]
+    result = _submission_json(
+        submission,
+        latest,
+        form_uid=form_uid,
+        versions=len(versions),
+        size=len(latest.current_body or b""),
+        data=latest.current_data,
+        omitted=False,
+    )
+    result["versions"] = [
+        {
+            "number": number,
+            "instance_id": version.instance_id,
+            "deprecated_id": version.deprecated_id,
+            "source_format": version.source_format,
+            "content_type": version.current_content_type,
+            "date_created": isoformat(version.created_at),
+            "date_modified": isoformat(version.updated_at),
+            "edit_count": version.edit_count,
+            "data": version.current_data,
+        }
+        for number, version in enumerate(versions, start=1)
+    ]
+    return result
+
+
+def _submission_json(
+    submission: Submission,
+    latest: Submission,
+    *,
+    form_uid: str,
+    versions: int,
+    size: int,
+    data: Any,
+    omitted: bool,
+) -> dict[str, Any]:
+    """A submission (its first version's row) with its latest version as last received.
+
+    `instance_id` is the submission's own (its `root_instance_id`); `size`,
+    `data`, `source_format` and `content_type` are the latest version's.
+    `data` is None when `omitted` (lists leave out big data: `url` gives it).
     """
     return {
         "id": submission.id,
@@ -158,12 +220,14 @@ def submission_json(
             "api.submission_detail", form_uid=form_uid, submission_id=submission.id
         ),
         "instance_id": submission.instance_id,
-        "source_format": submission.source_format,
-        "content_type": submission.current_content_type,
+        "root_instance_id": submission.root_instance_id,
+        "versions": versions,
+        "source_format": latest.source_format,
+        "content_type": latest.current_content_type,
         "size": size,
         "data": None if omitted else data,
         "data_omitted": omitted,
         "edit_count": submission.edit_count,
         "date_created": isoformat(submission.created_at),
-        "date_modified": isoformat(submission.updated_at),
+        "date_modified": isoformat(max(latest.updated_at, submission.updated_at)),
     }

@@ -4,8 +4,8 @@ Sessions become rows (deleted at logout and on a password change); failed
 logins are counted per (client address, account) and per address instead of
 per account, so the two per-account lock columns go.
 
-Revision ID: 0005_admin_sessions
-Revises: 0004_form_and_hour_counts
+Revision ID: 0006_admin_sessions
+Revises: 0005_edits_versions
 Create Date: 2026-11-30 03:30:00.000000
 
 """
@@ -13,8 +13,8 @@ Create Date: 2026-11-30 03:30:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_admin_sessions"
-down_revision = "0004_form_and_hour_counts"
+revision = "0006_admin_sessions"
+down_revision = "0005_edits_versions"
 branch_labels = None
 depends_on = None
 
