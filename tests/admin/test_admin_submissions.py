@@ -84,3 +84,18 @@ def test_the_list_does_not_load_bodies(app, editor, make):
     assert len(re.findall(r'href="/forms/[^/]+/submissions/(\d+)"', response.text)) == len(ids)
     assert "9.4 MB" in response.text  # the size, computed by the database
     assert "{&#34;n&#34;: 0, &#34;blob&#34;: &#34;xxx" in response.text  # an excerpt
+
+
+def test_the_list_shows_the_latest_versions_size_and_excerpt(client, editor, make):
+    uid, token = make.form()
+    post_submission(client, uid, token, {"v": "first-body", "meta": {"instanceID": "uuid:x1"}})
+    edit = {
+        "v": "edited-body " + "y" * 3000,
+        "meta": {"instanceID": "uuid:x2", "deprecatedID": "uuid:x1"},
+    }
+    post_submission(client, uid, token, edit)
+    listing = editor.get(f"/forms/{uid}/submissions").text
+    assert len(re.findall(r'href="/forms/[^/]+/submissions/(\d+)"', listing)) == 1
+    assert "2 versions" in listing
+    assert "edited-body" in listing and "first-body" not in listing
+    assert "3.1 kB" in listing  # the edit's size, computed by the database

@@ -56,3 +56,43 @@ def test_the_detail_of_another_forms_submission_is_404(api, client, make):
     assert api.get(f"/api/v1/forms/{other_uid}/submissions/{answer['id']}").status_code == 404
     assert api.get(f"/api/v1/forms/{form_uid}/submissions/999999").status_code == 404
     assert api.get(f"/api/v1/forms/{form_uid}/submissions/{answer['id']}").status_code == 200
+
+
+def test_an_edited_submission_is_one_item_with_its_latest_version(api, client, make):
+    """The list's size and data are the latest version's; the detail has all versions."""
+    form_uid, token = make.form()
+    ingest(client, form_uid, token, {"q": "first", "meta": {"instanceID": "uuid:e1"}})
+    big = {
+        "q": "x" * LIST_DATA_MAX_BYTES,
+        "meta": {"instanceID": "uuid:e2", "deprecatedID": "uuid:e1"},
+    }
+    ingest(client, form_uid, token, big)
+    page = api.get(f"/api/v1/forms/{form_uid}/submissions").json
+    assert page["count"] == 1
+    [item] = page["results"]
+    assert (item["instance_id"], item["root_instance_id"], item["versions"]) == (
+        "uuid:e1",
+        "uuid:e1",
+        2,
+    )
+    assert item["size"] > LIST_DATA_MAX_BYTES  # the edit's body, not the first one's
+    assert item["data"] is None and item["data_omitted"] is True
+    detail = api.get(item["url"]).json
+    assert detail["data"] == big and detail["data_omitted"] is False
+    assert detail["size"] == item["size"] and detail["root_instance_id"] == "uuid:e1"
+    assert [(v["number"], v["instance_id"], v["data"]["q"][:5]) for v in detail["versions"]] == [
+        (1, "uuid:e1", "first"),
+        (2, "uuid:e2", "xxxxx"),
+    ]
+
+
+def test_a_small_edit_is_listed_with_its_data(api, client, make):
+    form_uid, token = make.form()
+    ingest(
+        client, form_uid, token, {"q": "x" * LIST_DATA_MAX_BYTES, "meta": {"instanceID": "uuid:f1"}}
+    )
+    edit = {"q": "small", "meta": {"instanceID": "uuid:f2", "deprecatedID": "uuid:f1"}}
+    ingest(client, form_uid, token, edit)
+    [item] = api.get(f"/api/v1/forms/{form_uid}/submissions").json["results"]
+    assert item["data"] == edit and item["data_omitted"] is False
+    assert item["size"] < 200 and item["versions"] == 2
