@@ -21,7 +21,7 @@ from webapp.models.deliveries import (
 from webapp.models.forms import Form
 from webapp.models.hooks import AUTH_LEVELS, EXPORT_TYPES, Hook
 from webapp.models.submissions import Submission
-from webapp.models.users import ROLES, ApiToken, User
+from webapp.models.users import ROLES, ApiToken, LoginThrottle, User, UserSession
 
 __all__ = [
     "AUTH_LEVELS",
@@ -41,8 +41,10 @@ __all__ = [
     "Hook",
     "HookStatusCount",
     "LogHourCount",
+    "LoginThrottle",
     "Submission",
     "User",
+    "UserSession",
     "form_submission_counts",
     "hook_status_counts",
     "hourly_log_counts",
