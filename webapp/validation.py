@@ -91,6 +91,7 @@ MESSAGES: dict[str, str] = {
     "basic_auth.incomplete": N_("Basic auth needs a username and a password."),
     "username.invalid": N_("The username must be text of at most 255 characters, without ':'."),
     "password.not_text": N_("The password must be text."),
+    "password.new_origin": N_("The endpoint is on another host: enter the password again."),
     "headers.not_object": N_("custom_headers must be an object of header names to values."),
     "headers.too_many": N_("At most %(most)s custom headers."),
     "header.name_invalid": N_(

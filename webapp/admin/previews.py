@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from flask_babel import gettext as _
 from requests.structures import CaseInsensitiveDict
 
+from webapp.attachments.listing import files_of, with_attachments
 from webapp.delivery.engine import get_sender
 from webapp.delivery.formats import JSON_CONTENT_TYPE, PayloadError, build_payload
 from webapp.delivery.http import DeliveryError
@@ -40,10 +41,13 @@ class Preview:
 
 def build_for(settings: PayloadSettings, form: Form, submission: Submission) -> tuple[bytes, str]:
     """(body, content type) as the engine builds them: the submission as created."""
+    files = files_of([submission.id]).get(submission.id)
     return build_payload(
         content_type=submission.content_type,
         body=submission.body,
-        data=submission.data,
+        data=with_attachments(submission.data, files)
+        if settings.export_type == "json"
+        else submission.data,
         form_uid=form.uid,
         export_type=settings.export_type,
         subset_fields=list(settings.subset_fields or []),

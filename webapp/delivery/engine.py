@@ -39,6 +39,7 @@ from requests.structures import CaseInsensitiveDict
 from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
+from webapp.attachments.listing import files_of, with_attachments
 from webapp.delivery import feed
 from webapp.delivery.formats import PayloadError, build_payload
 from webapp.delivery.http import DeliveryError, Sender
@@ -317,6 +318,7 @@ def _open_attempts(rows, hooks, tries, lease, now):
         if rows
         else {}
     )
+    files = files_of(bodies)  # one query for the batch (indexed)
     built = []
     for row in rows:
         hook, submission = hooks[row.hook_id], bodies[row.submission_id]
@@ -324,7 +326,9 @@ def _open_attempts(rows, hooks, tries, lease, now):
             body, content_type = build_payload(
                 content_type=submission.content_type,
                 body=submission.body,
-                data=submission.data,
+                data=with_attachments(submission.data, files.get(submission.id))
+                if hook["export_type"] == "json"
+                else submission.data,
                 form_uid=hook["form_uid"],
                 export_type=hook["export_type"],
                 subset_fields=hook["subset_fields"],
