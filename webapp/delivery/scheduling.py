@@ -48,6 +48,11 @@ def periodic_jobs(app: Flask) -> list[Periodic]:
     return [
         Periodic("sweep", "webapp.delivery.jobs.sweep", interval=app.config["SWEEP_INTERVAL"]),
         Periodic(
+            "central-poll",
+            "webapp.sources.jobs.dispatch",
+            interval=app.config["CENTRAL_POLL_INTERVAL"],
+        ),
+        Periodic(
             "failure-report",
             "webapp.reports.jobs.send_due_reports",
             cron=app.config["FAILURE_REPORT_CRON"],

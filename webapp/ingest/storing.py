@@ -85,16 +85,19 @@ def check_form(form_uid: str, token: str | None) -> Refusal | None:
     return None
 
 
-def receive(form_uid: str, token: str, instance_id: str, parsed: ParsedSubmission):
+def receive(
+    form_uid: str, token: str, instance_id: str, parsed: ParsedSubmission, *, send: bool = True
+):
     """Store a submission for `form_uid` if `token` is its ingest token.
 
     Returns a StoreResult, or a Refusal (nothing stored). Database errors
-    propagate (the view answers 503).
+    propagate (the view answers 503). `send=False` stores without delivery
+    logs (a source's backfill, docs/central.md).
     """
     if db.engine.dialect.name == "postgresql":
-        result = _receive_postgresql(form_uid, token, instance_id, parsed)
+        result = _receive_postgresql(form_uid, token, instance_id, parsed, send)
     else:
-        result = _receive_portable(form_uid, token, instance_id, parsed)
+        result = _receive_portable(form_uid, token, instance_id, parsed, send)
     if isinstance(result, StoreResult) and result.created:
         feed.push(result.log_ids)
     return result
@@ -126,7 +129,7 @@ WITH f AS (
                                date_created, date_modified, next_retry_at)
     SELECT {LOG_UID_SQL},
            h.id, s.id, 'pending', 0, '', %(now)s, %(now)s, %(now)s
-    FROM s JOIN hooks h ON h.form_id = s.form_id AND h.active
+    FROM s JOIN hooks h ON h.form_id = s.form_id AND h.active AND %(send)s
     ORDER BY h.id
     RETURNING id
 )
@@ -172,10 +175,11 @@ def ingest_engine() -> Engine:
     return engine
 
 
-def _receive_postgresql(form_uid, token, instance_id, parsed):
+def _receive_postgresql(form_uid, token, instance_id, parsed, send=True):
     import psycopg
 
     params = {
+        "send": send,
         "form_uid": form_uid,
         "digest": token_digest(token),
         "instance_id": instance_id,
@@ -217,7 +221,7 @@ def _receive_postgresql(form_uid, token, instance_id, parsed):
 # --- SQLite (and any other database): Core statements in one transaction ------------------
 
 
-def _receive_portable(form_uid, token, instance_id, parsed):
+def _receive_portable(form_uid, token, instance_id, parsed, send=True):
     form = find_form(form_uid)
     if form is None:
         return Refusal.NO_FORM
@@ -244,7 +248,7 @@ def _receive_portable(form_uid, token, instance_id, parsed):
         db.session.rollback()
         return _record_edit(form, instance_id, parsed)
     log_ids: list[int] = []
-    if form.active_hook_ids:
+    if form.active_hook_ids and send:
         rows = [
             {
                 "uid": new_uid("hl"),

@@ -19,6 +19,7 @@ from webapp.models.deliveries import (
 )
 from webapp.models.forms import Form
 from webapp.models.hooks import AUTH_LEVELS, EXPORT_TYPES, Hook
+from webapp.models.sources import SOURCE_KINDS, Source
 from webapp.models.submissions import Submission
 from webapp.models.users import ROLES, ApiToken, User
 
@@ -28,6 +29,7 @@ __all__ = [
     "FAILED",
     "PENDING",
     "ROLES",
+    "SOURCE_KINDS",
     "STATUSES",
     "SUCCESS",
     "ApiToken",
@@ -38,6 +40,7 @@ __all__ = [
     "Hook",
     "HookStatusCount",
     "LogHourCount",
+    "Source",
     "Submission",
     "User",
     "form_submission_counts",
