@@ -30,7 +30,9 @@ XFORM = """<?xml version="1.0"?>
         xmlns:jr="http://openrosa.org/javarosa">
   <h:head><h:title>{form_id}</h:title>
     <model>
-      <instance><data id="{form_id}" version="1"><name/><age/><meta><instanceID/></meta></data></instance>
+      <instance>
+        <data id="{form_id}" version="1"><name/><age/><meta><instanceID/></meta></data>
+      </instance>
       <bind nodeset="/data/name" type="string"/>
       <bind nodeset="/data/age" type="int"/>
       <bind nodeset="/data/meta/instanceID" type="string" readonly="true()" jr:preload="uid"/>

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -83,3 +84,35 @@ def test_a_review_state_change_sends_nothing(app, make, central, sources, endpoi
         row = db.session.scalar(select(Submission).where(Submission.instance_id == root))
         assert row.edit_count == 0
     assert sources.state(source_id).received_count == 1
+
+
+@pytest.mark.xfail(strict=True, reason="needs edit chains")
+def test_an_edit_in_central_is_stored_as_an_edit(app, make, central, sources, endpoint):
+    """A new version (meta/deprecatedID) is an edit: sent only to send_edits hooks."""
+    from tests.conftest import Endpoint
+
+    form_uid, _ = make.form()
+    make.hook(form_uid, endpoint=endpoint.url)
+    edits_endpoint = Endpoint()
+    try:
+        make.hook(form_uid, endpoint=edits_endpoint.url, name="edits", send_edits=True)
+        project, form_id = central.new_form()
+        source_id = sources.connect(form_uid, project, form_id)
+        root = central.submit(project, form_id, name="first")
+        sources.poll(source_id)
+        second = central.edit(project, form_id, root, root, name="second")
+        third = central.edit(project, form_id, root, second, name="third")
+        sources.poll(source_id)
+
+        assert len(endpoint.wait_for(1)) == 1
+        assert len(edits_endpoint.wait_for(3)) == 3
+        with app.app_context():
+            rows = {
+                row.instance_id: row
+                for row in db.session.scalars(select(Submission).order_by(Submission.id))
+            }
+            assert rows[second].root_instance_id == root
+            assert rows[third].root_instance_id == root
+        assert len(endpoint.requests) == 1
+    finally:
+        edits_endpoint.close()
