@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.admin.conftest import as_role, editor  # noqa: F401  (panel fixtures)
+from tests.api.conftest import tokens  # noqa: F401  (API fixture)
 from tests.conftest import free_port
 
 CENTRAL_HOME = Path(__file__).resolve().parents[3] / "shared" / "odk-central"

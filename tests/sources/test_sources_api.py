@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import Api, tokens  # noqa: F401  (the `tokens` fixture)
+from tests.api.conftest import Api
 
 SECRET = "s3cret-Central-pass"  # noqa: S105
 
 
 @pytest.fixture
-def api(client, tokens) -> Api:  # noqa: F811
+def api(client, tokens) -> Api:
     return Api(client, tokens)
 
 
