@@ -73,3 +73,64 @@ def source_delete(form_uid: str):
     db.session.delete(form.source)
     db.session.commit()
     return Response(status=204)
+
+
+def openapi_parts() -> tuple[dict[str, Any], dict[str, Any]]:
+    """This module's (paths, schemas) for the OpenAPI document (webapp.api.openapi)."""
+    errors = {
+        code: {"$ref": f"#/components/responses/{name}"}
+        for code, name in (
+            ("400", "Invalid"),
+            ("401", "Unauthorized"),
+            ("403", "Forbidden"),
+            ("404", "NotFound"),
+        )
+    }
+    source = {"$ref": "#/components/schemas/Source"}
+    answer = {"description": "The source.", "content": {"application/json": {"schema": source}}}
+    text = {"type": "string"}
+    when = {"type": "string", "format": "date-time", "nullable": True, "readOnly": True}
+    paths = {
+        "/api/v1/forms/{form_uid}/source": {
+            "parameters": [{"name": "form_uid", "in": "path", "required": True, "schema": text}],
+            "get": {
+                "summary": "The form's source (ODK Central), see docs/central.md",
+                "responses": {"200": answer, "401": errors["401"], "404": errors["404"]},
+            },
+            "put": {
+                "summary": "Connect the form to a Central form (201), or change its source",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": source}},
+                },
+                "responses": {"200": answer, "201": answer, **errors},
+            },
+            "delete": {
+                "summary": "Disconnect (stored submissions stay)",
+                "responses": {"204": {"description": "Deleted."}, **errors},
+            },
+        }
+    }
+    schema = {
+        "type": "object",
+        "properties": {
+            "uid": {**text, "readOnly": True},
+            "kind": {"type": "string", "enum": ["odk_central"]},
+            "url": {"type": "string", "format": "uri"},
+            "project_id": {"type": "integer", "minimum": 1},
+            "xml_form_id": text,
+            "email": text,
+            "password": {**text, "writeOnly": True},
+            "since": {"type": "string", "format": "date-time", "nullable": True},
+            "active": {"type": "boolean"},
+            "send_backfill": {"type": "boolean"},
+            "status": {"type": "string", "enum": ["ok", "error"], "readOnly": True},
+            "error_code": {**text, "nullable": True, "readOnly": True},
+            "last_error": {**text, "nullable": True, "readOnly": True},
+            "connected_at": when,
+            "last_polled_at": when,
+            "next_poll_at": when,
+            "received_count": {"type": "integer", "readOnly": True},
+        },
+    }
+    return paths, {"Source": schema}
