@@ -90,20 +90,15 @@ def central_server():
         pytest.skip(f"ODK Central could not start (npm registry or PostgreSQL missing?): {exc}")
     yield server
     server.stop()
-    subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-q",
-            "-c",
-            f"drop database if exists {server.database} with (force)",
-        ],
-        check=False,
-        capture_output=True,
-    )
+    for statement in (
+        f"drop database if exists {server.database} with (force)",
+        f"drop role if exists {server.database}",
+    ):
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-d", "test", "-c", statement],
+            check=False,
+            capture_output=True,
+        )
 
 
 class CentralAdmin:
