@@ -17,7 +17,8 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
 from webapp.delivery.http import validate_endpoint_url
-from webapp.delivery.payloads import validate_payload_template, validate_subset_fields
+from webapp.delivery.subset import validate_subset_fields
+from webapp.delivery.wrapper import validate_payload_template
 from webapp.models import AUTH_LEVELS, EXPORT_TYPES, Hook
 
 FIELDS = (
@@ -29,6 +30,7 @@ FIELDS = (
     "settings",
     "subset_fields",
     "payload_template",
+    "send_edits",
     "email_notification",
     "notification_emails",
 )
@@ -44,6 +46,8 @@ _RESERVED_HEADERS = {
     "connection",
     "host",
     "x-formhooks-delivery",
+    "x-formhooks-event",
+    "x-formhooks-submission",
 }
 
 Errors = dict[str, list[str]]
@@ -99,7 +103,7 @@ def clean_hook_settings(
         else:
             cleaned["endpoint"] = endpoint
 
-    for field in ("active", "email_notification"):
+    for field in ("active", "send_edits", "email_notification"):
         if field in values:
             if isinstance(values[field], bool):
                 cleaned[field] = values[field]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -12,10 +11,9 @@ import requests
 from requests.auth import HTTPDigestAuth
 from sqlalchemy import func, select
 
-from tests.conftest import RedisServer, free_port
-from tests.e2e.conftest import ROOT, Stack
-from tests.helpers import fixture_bytes
+from tests.helpers import ROOT, RedisServer, fixture_bytes, free_port
 from tests.ingest.openrosa_clients import Collect, Part, multipart, requests_send
+from tests.stack import Stack
 from webapp.extensions import db
 from webapp.models import Submission
 
@@ -31,18 +29,7 @@ def web(app, app_env, tmp_path):
     redis = RedisServer(tmp_path).start()
     env = {**os.environ, **app_env, "REDIS_URL": redis.url, "PORT": str(free_port())}
     env["PYTHONPATH"] = str(ROOT)
-    stack = Stack(env, tmp_path)
-    stack.start("web")
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(stack.base_url + "/healthz", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("web did not start:\n" + stack.logs())
-        time.sleep(0.1)
+    stack = Stack(env, tmp_path).start_all("web")
     yield stack
     stack.stop_all()
     redis.stop()

@@ -20,18 +20,14 @@ from sqlalchemy import select
 from tests.conftest import SECRET_KEY
 from tests.security.conftest import HOSTILE
 from tests.security.hostile_data import json_objects, render, walk, xml_trees
+from webapp.delivery.formats import PayloadError, build_payload
 from webapp.delivery.http import DeliveryError, Sender, SSRFError, address_refusal
-from webapp.delivery.payloads import (
-    PLACEHOLDER,
-    PayloadError,
-    apply_payload_template,
-    build_payload,
-    parse_xml,
-)
+from webapp.delivery.wrapper import PLACEHOLDER, apply_payload_template
 from webapp.extensions import db
 from webapp.hook_settings import clean_hook_settings
 from webapp.ingest.parsing import IngestError, parse_body
 from webapp.models import ApiToken, Hook, User
+from webapp.xforms import parse_xml
 
 ENDPOINT = "https://crm.example.org/hook"
 
@@ -720,7 +716,7 @@ def test_accepted_submissions_build_for_any_valid_settings(
         return
     try:
         sent, content_type = build_payload(
-            source_format=parsed.source_format,
+            content_type=parsed.content_type,
             body=parsed.body,
             data=parsed.data,
             form_uid=form_uid,

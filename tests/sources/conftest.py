@@ -19,7 +19,7 @@ import requests
 
 from tests.admin.conftest import as_role, editor  # noqa: F401  (panel fixtures)
 from tests.api.conftest import tokens  # noqa: F401  (API fixture)
-from tests.conftest import free_port
+from tests.helpers import free_port
 
 CENTRAL_HOME = Path(__file__).resolve().parents[3] / "shared" / "odk-central"
 for candidate in (CENTRAL_HOME, Path("/work/shared/odk-central")):

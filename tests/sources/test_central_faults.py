@@ -66,12 +66,13 @@ def test_a_poller_killed_mid_backfill_resumes_without_loss_or_duplicates(
 
 def test_a_backfill_is_stored_but_not_sent_unless_asked(app, make, central, sources, endpoint):
     form_uid, _ = make.form()
-    make.hook(form_uid, endpoint=endpoint.url)
+    make.hook(form_uid, endpoint=endpoint.url, send_edits=True)
     project, form_id = central.new_form()
     old = [central.submit(project, form_id) for _ in range(3)]
+    edited = central.edit(project, form_id, old[0], old[0], name="edited before connecting")
     source_id = sources.connect(form_uid, project, form_id, since=_yesterday())
     sources.poll(source_id)
-    assert _count(app, Submission) == 3
+    assert _count(app, Submission) == 4  # the edit is stored as a version, and sent neither
     assert _count(app, DeliveryLog) == 0
 
     new = central.submit(project, form_id, name="after connecting")
@@ -79,7 +80,7 @@ def test_a_backfill_is_stored_but_not_sent_unless_asked(app, make, central, sour
     received = endpoint.wait_for(1)
     assert len(received) == 1 and b"after connecting" in received[0]["body"]
     with app.app_context():
-        assert set(db.session.scalars(select(Submission.instance_id))) == {*old, new}
+        assert set(db.session.scalars(select(Submission.instance_id))) == {*old, edited, new}
 
 
 def test_wrong_credentials_give_a_clear_status_and_fixing_them_resumes(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
+from tests.helpers import Endpoint
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Submission
 
@@ -86,11 +86,8 @@ def test_a_review_state_change_sends_nothing(app, make, central, sources, endpoi
     assert sources.state(source_id).received_count == 1
 
 
-@pytest.mark.xfail(strict=True, reason="needs edit chains")
 def test_an_edit_in_central_is_stored_as_an_edit(app, make, central, sources, endpoint):
     """A new version (meta/deprecatedID) is an edit: sent only to send_edits hooks."""
-    from tests.conftest import Endpoint
-
     form_uid, _ = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
     edits_endpoint = Endpoint()
@@ -105,14 +102,30 @@ def test_an_edit_in_central_is_stored_as_an_edit(app, make, central, sources, en
         sources.poll(source_id)
 
         assert len(endpoint.wait_for(1)) == 1
-        assert len(edits_endpoint.wait_for(3)) == 3
-        with app.app_context():
-            rows = {
-                row.instance_id: row
-                for row in db.session.scalars(select(Submission).order_by(Submission.id))
-            }
-            assert rows[second].root_instance_id == root
-            assert rows[third].root_instance_id == root
+        received = edits_endpoint.wait_for(3)
+        assert [r["headers"]["X-Formhooks-Event"] for r in received] == [
+            "submission.created",
+            "submission.edited",
+            "submission.edited",
+        ]
+        assert {r["headers"]["X-Formhooks-Submission"] for r in received} == {root}
+        assert sorted(r["body"].count(b'"name":"third"') for r in received) == [0, 0, 1]
+        stored = _submissions(app, form_uid)
+        assert set(stored) == {root, second, third}
+        assert all(row.received for row in stored.values())
+        assert stored[root].root_id is None
+        assert stored[second].root_instance_id == root
+        assert stored[second].deprecated_id == root
+        assert stored[third].root_instance_id == root
+        assert stored[third].deprecated_id == second
+        assert sources.state(source_id).received_count == 3
+
+        assert _log_count(app) == 4  # the creation to both hooks, two edits to one
+        central.review(project, form_id, root, "approved")  # a review after edits: nothing
+        sources.poll(source_id)
+        assert _log_count(app) == 4
+        assert set(_submissions(app, form_uid)) == {root, second, third}
         assert len(endpoint.requests) == 1
+        assert len(edits_endpoint.requests) == 3
     finally:
         edits_endpoint.close()

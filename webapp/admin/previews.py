@@ -11,8 +11,8 @@ from flask_babel import gettext as _
 from requests.structures import CaseInsensitiveDict
 
 from webapp.delivery.engine import get_sender
+from webapp.delivery.formats import JSON_CONTENT_TYPE, PayloadError, build_payload
 from webapp.delivery.http import DeliveryError
-from webapp.delivery.payloads import PayloadError, build_payload
 from webapp.models import Form, Hook, Submission
 from webapp.models.base import utcnow
 
@@ -41,7 +41,7 @@ class Preview:
 def build_for(settings: PayloadSettings, form: Form, submission: Submission) -> tuple[bytes, str]:
     """(body, content type) as the engine builds them: the submission as created."""
     return build_payload(
-        source_format=submission.source_format,
+        content_type=submission.content_type,
         body=submission.body,
         data=submission.data,
         form_uid=form.uid,
@@ -69,7 +69,7 @@ def _sample_body(settings: PayloadSettings, form: Form) -> tuple[bytes, str]:
         "meta": {"instanceID": "uuid:formhooks-test"},
     }
     return build_payload(
-        source_format="json",
+        content_type=JSON_CONTENT_TYPE,
         body=json.dumps(data).encode(),
         data=data,
         form_uid=form.uid,

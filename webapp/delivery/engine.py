@@ -40,12 +40,13 @@ from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from webapp.delivery import feed
+from webapp.delivery.formats import PayloadError, build_payload
 from webapp.delivery.http import DeliveryError, Sender
-from webapp.delivery.payloads import PayloadError, build_payload
 from webapp.delivery.queue import schedule_delivery
 from webapp.extensions import db
 from webapp.models import FAILED, PENDING, SUCCESS, Attempt, DeliveryLog, Form, Hook, Submission
 from webapp.models.base import UTCDateTime, utcnow
+from webapp.models.submissions import event_headers
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +305,12 @@ def _open_attempts(rows, hooks, tries, lease, now):
             sub.id: sub
             for sub in db.session.execute(
                 select(
-                    Submission.id, Submission.source_format, Submission.body, Submission.data
+                    Submission.id,
+                    Submission.content_type,
+                    Submission.body,
+                    Submission.data,
+                    Submission.root_id,
+                    Submission.root_instance_id,
                 ).where(Submission.id.in_({row.submission_id for row in rows}))
             )
         }
@@ -316,7 +322,7 @@ def _open_attempts(rows, hooks, tries, lease, now):
         hook, submission = hooks[row.hook_id], bodies[row.submission_id]
         try:
             body, content_type = build_payload(
-                source_format=submission.source_format,
+                content_type=submission.content_type,
                 body=submission.body,
                 data=submission.data,
                 form_uid=hook["form_uid"],
@@ -345,6 +351,8 @@ def _open_attempts(rows, hooks, tries, lease, now):
         headers = CaseInsensitiveDict({"Content-Type": content_type})
         headers.update(hook["headers"])
         headers["X-Formhooks-Delivery"] = row.uid
+        submission = bodies[row.submission_id]
+        headers.update(event_headers(submission.root_id, submission.root_instance_id))
         item = Prepared(
             row.id,
             row.uid,

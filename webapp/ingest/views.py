@@ -13,8 +13,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from webapp.extensions import csrf, db
 from webapp.ingest import openrosa
 from webapp.ingest import storing as store
+from webapp.ingest.identity import DEPRECATED_HEADER, edit_refs_of
 from webapp.ingest.parsing import IngestError, instance_id_of, media_kind, parse_body
 from webapp.ingest.storing import Refusal, check_form
+from webapp.request_body import BodyReadTimeout, IncompleteBody
 
 bp = Blueprint("ingest", __name__)
 
@@ -66,11 +68,21 @@ def _presented_token() -> str | None:
 
 
 def _read_body(limit: int) -> bytes:
-    """Read at most `limit` bytes; larger bodies are refused while reading."""
+    """Read at most `limit` bytes; larger bodies are refused while reading.
+
+    A body cut short (400) or stalled (408) is refused as well: see
+    webapp/request_body.py, which guards every request's input stream.
+    """
     length = request.content_length
     if length is not None and length > limit:
         raise IngestError(413, f"The body is larger than the limit of {limit} bytes.")
-    stream = request.stream
+    try:
+        return _read_stream(request.stream, limit)
+    except (IncompleteBody, BodyReadTimeout) as exc:
+        raise IngestError(exc.code, exc.description) from None
+
+
+def _read_stream(stream, limit: int) -> bytes:
     chunks: list[bytes] = []
     received = 0
     while True:
@@ -163,12 +175,13 @@ def receive(form_uid: str):
             body = _read_body(current_app.config["MAX_SUBMISSION_BYTES"])
             parsed = parse_body(kind, request.headers.get("Content-Type", ""), body)
             instance_id = instance_id_of(parsed.data, request.headers.get("Idempotency-Key"))
+            refs = edit_refs_of(parsed.data, instance_id, request.headers.get(DEPRECATED_HEADER))
         except IngestError as exc:
             refusal = None if checked else check_form(form_uid, token)
             if refusal is not None:
                 return _refused(form_uid, refusal, token)
             return _error(exc.status, exc.message)
-        result = store.receive(form_uid, token, instance_id, parsed)
+        result = store.receive(form_uid, token, instance_id, parsed, refs)
     except Exception as exc:
         if not _database_unavailable(exc):
             raise
@@ -184,6 +197,8 @@ def receive(form_uid: str):
         "created": result.created,
         "deliveries": result.deliveries,
     }
+    if result.edit_of is not None:
+        payload["edit_of"] = result.edit_of
     return jsonify(payload), 201 if result.created else 200
 
 

@@ -54,6 +54,8 @@ class Source(db.Model):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     error_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     error_reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # A failure digest run's lease on this error (webapp.reports.source_errors).
+    error_report_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -1,6 +1,6 @@
 """RQ entry points of the sources: the periodic dispatch, and one poll per source.
 
-`dispatch` is a periodic job (webapp.delivery.scheduling, every
+`dispatch` is a periodic job (declared in webapp.sources.init_app, every
 CENTRAL_POLL_INTERVAL seconds): it queues a `poll` job for each active
 source that is due and not being polled. Polls run on the workers, never in
 the web process; the lease in webapp.sources.cursor makes a duplicate job a
@@ -17,12 +17,12 @@ from redis.exceptions import RedisError
 from rq.job import Job
 from sqlalchemy import or_, select
 
-from webapp.delivery.jobs import _in_app
 from webapp.delivery.queue import delivery_queue, redis_connection
 from webapp.extensions import db
 from webapp.models import Source
 from webapp.models.base import utcnow
 from webapp.sources.poller import BUDGET_SECONDS
+from webapp.tasks import run_in_app
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def poll_job_id(source_id: int) -> str:
 
 def dispatch() -> int:
     """Queue a poll for every due source. Returns how many were queued."""
-    return _in_app(_dispatch)
+    return run_in_app(_dispatch)
 
 
 def poll(source_id: int) -> int:
@@ -49,7 +49,7 @@ def poll(source_id: int) -> int:
             enqueue_poll(source_id)
         return result.stored if result else 0
 
-    return _in_app(run)
+    return run_in_app(run)
 
 
 def due_source_ids() -> list[int]:

@@ -1,7 +1,7 @@
 """sources: forms whose submissions are pulled from an ODK Central server
 
-Revision ID: 0005_central_sources
-Revises: 0004_form_and_hour_counts
+Revision ID: 0006_central_sources
+Revises: 0005_edits_versions
 Create Date: 2026-11-30 03:30:00.000000
 
 """
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0005_central_sources"
-down_revision = "0004_form_and_hour_counts"
+revision = "0006_central_sources"
+down_revision = "0005_edits_versions"
 branch_labels = None
 depends_on = None
 
@@ -39,6 +39,7 @@ def upgrade():
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("error_since", when, nullable=True),
         sa.Column("error_reported_at", when, nullable=True),
+        sa.Column("error_report_claimed_until", when, nullable=True),
         sa.Column("failures", sa.Integer(), nullable=False),
         sa.Column("last_polled_at", when, nullable=True),
         sa.Column("next_poll_at", when, nullable=False),
