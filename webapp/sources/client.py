@@ -23,8 +23,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from webapp.delivery.http import IPNetwork
-from webapp.sources.guard import BlockedAddress, GuardedAdapter
+from webapp.sources.guard import BlockedAddress, GuardedAdapter, IPNetwork
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0

@@ -18,7 +18,17 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from webapp.delivery.http import IPNetwork, address_refusal
+# The one import of the hooks' SSRF policy in webapp.sources: client.py and
+# settings.py take these names from here, so a move of that policy is one edit.
+from webapp.delivery.http import IPNetwork, address_refusal, validate_endpoint_url
+
+__all__ = [
+    "BlockedAddress",
+    "GuardedAdapter",
+    "IPNetwork",
+    "address_refusal",
+    "validate_endpoint_url",
+]
 
 
 class BlockedAddress(Exception):  # noqa: N818 (a refusal, named as users read it)

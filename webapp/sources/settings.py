@@ -16,9 +16,9 @@ from typing import Any
 
 from flask import current_app
 
-from webapp.delivery.http import validate_endpoint_url
 from webapp.models import SOURCE_KINDS, Source
 from webapp.models.base import utcnow
+from webapp.sources.guard import validate_endpoint_url
 
 WRITABLE = (
     "kind",
