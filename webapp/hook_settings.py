@@ -16,7 +16,8 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
-from webapp.delivery.http import validate_endpoint_url
+from webapp.delivery.addresses import validate_endpoint_url
+from webapp.delivery.headers import RESERVED as _RESERVED_HEADERS
 from webapp.delivery.payloads import validate_payload_template, validate_subset_fields
 from webapp.models import AUTH_LEVELS, EXPORT_TYPES, Hook
 
@@ -38,13 +39,6 @@ MAX_HEADER_VALUE = 4096
 MAX_EMAILS = 20
 # RFC 7230 token characters.
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}\Z")
-_RESERVED_HEADERS = {
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "host",
-    "x-formhooks-delivery",
-}
 
 Errors = dict[str, list[str]]
 

@@ -293,7 +293,7 @@ def test_a_worker_claims_ahead_but_sends_at_most_send_threads_at_once(app, clien
     import threading
     import time
 
-    from webapp.delivery.engine import MAX_CLAIMED, SEND_THREADS
+    from webapp.delivery.drainer import MAX_CLAIMED, SEND_THREADS
 
     count = MAX_CLAIMED + 16
     endpoint.delay = 0.3

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from flask_babel import gettext as _
-from requests.structures import CaseInsensitiveDict
 
-from webapp.delivery.engine import get_sender
-from webapp.delivery.http import DeliveryError
-from webapp.delivery.payloads import PayloadError, build_payload
+from webapp.delivery.payloads import PayloadError
+from webapp.delivery.request import HookSettings, PayloadSettings, build_body, build_request
+from webapp.delivery.results import DeliveryError
+from webapp.delivery.sender import get_sender
 from webapp.models import Form, Hook, Submission
 from webapp.models.base import utcnow
 
@@ -20,12 +20,6 @@ from webapp.models.base import utcnow
 SHOWN_BYTES = 200_000
 #: The most of a test's response excerpt kept in the flash message.
 TEST_EXCERPT = 600
-
-
-class PayloadSettings(Protocol):
-    export_type: str
-    subset_fields: list[str]
-    payload_template: str | None
 
 
 @dataclass(frozen=True)
@@ -40,14 +34,12 @@ class Preview:
 
 def build_for(settings: PayloadSettings, form: Form, submission: Submission) -> tuple[bytes, str]:
     """(body, content type) as the engine builds them: the submission as created."""
-    return build_payload(
+    return build_body(
+        settings,
+        form.uid,
         source_format=submission.source_format,
         body=submission.body,
         data=submission.data,
-        form_uid=form.uid,
-        export_type=settings.export_type,
-        subset_fields=list(settings.subset_fields or []),
-        payload_template=settings.payload_template,
     )
 
 
@@ -61,22 +53,14 @@ def preview(settings: PayloadSettings, form: Form, submission: Submission) -> Pr
     return Preview(shown, content_type, truncated=len(body) > SHOWN_BYTES)
 
 
-def _sample_body(settings: PayloadSettings, form: Form) -> tuple[bytes, str]:
+def _sample_submission() -> dict[str, Any]:
     """A small made-up submission, for a form that has received none yet."""
     data: dict[str, Any] = {
         "formhooks_test": True,
         "sent_at": utcnow().isoformat(timespec="seconds"),
         "meta": {"instanceID": "uuid:formhooks-test"},
     }
-    return build_payload(
-        source_format="json",
-        body=json.dumps(data).encode(),
-        data=data,
-        form_uid=form.uid,
-        export_type=settings.export_type,
-        subset_fields=list(settings.subset_fields or []),
-        payload_template=settings.payload_template,
-    )
+    return {"source_format": "json", "body": json.dumps(data).encode(), "data": data}
 
 
 @dataclass(frozen=True)
@@ -87,20 +71,30 @@ class TestResult:
 
 
 def send_test(hook: Hook, form: Form, submission: Submission | None) -> TestResult:
-    """POST the hook's body once, through the SSRF-guarded sender. Nothing is recorded."""
+    """POST the hook's request once, built and sent as a delivery is. Nothing is recorded.
+
+    The request is the engine's (webapp.delivery.request), with a test delivery
+    id and X-Formhooks-Test: true.
+    """
+    if submission is not None:
+        stored = {
+            "source_format": submission.source_format,
+            "body": submission.body,
+            "data": submission.data,
+        }
+    else:
+        stored = _sample_submission()
     try:
-        if submission is not None:
-            body, content_type = build_for(hook, form, submission)
-        else:
-            body, content_type = _sample_body(hook, form)
+        request = build_request(
+            HookSettings.of(hook, form.uid),
+            **stored,
+            delivery_id="test-" + secrets.token_hex(8),
+            test=True,
+        )
     except PayloadError as exc:
         return TestResult(False, _("The body could not be built: %(error)s", error=str(exc)))
-    headers = CaseInsensitiveDict({"Content-Type": content_type})
-    headers.update(hook.custom_headers)
-    headers["X-Formhooks-Delivery"] = "test-" + secrets.token_hex(8)
-    headers["X-Formhooks-Test"] = "true"
     try:
-        result = get_sender().post(hook.endpoint, body, headers=headers, auth=hook.basic_auth)
+        result = get_sender().send(request)
     except DeliveryError as exc:
         return TestResult(False, _("The test could not be delivered: %(error)s", error=exc.message))
     excerpt = result.excerpt[:TEST_EXCERPT]

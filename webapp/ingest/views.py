@@ -9,6 +9,7 @@ import contextlib
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp.dbfaults import is_disconnect
 from webapp.extensions import csrf, db
 from webapp.ingest import storing as store
 from webapp.ingest.parsing import IngestError, instance_id_of, media_kind, parse_body
@@ -81,20 +82,6 @@ def _refused(form_uid: str, refusal: Refusal, token: str | None):
     return _error(401, "Invalid ingest token for this form.")
 
 
-def _database_unavailable(exc: Exception) -> bool:
-    import psycopg
-    from sqlalchemy import exc as sa_exc
-
-    return isinstance(
-        exc,
-        sa_exc.OperationalError
-        | sa_exc.InterfaceError
-        | sa_exc.TimeoutError
-        | psycopg.OperationalError
-        | psycopg.InterfaceError,
-    )
-
-
 @bp.post("/api/v1/forms/<form_uid>/submissions")
 @csrf.exempt
 def receive(form_uid: str):
@@ -119,7 +106,7 @@ def receive(form_uid: str):
             return _error(exc.status, exc.message)
         result = store.receive(form_uid, token, instance_id, parsed)
     except Exception as exc:
-        if not _database_unavailable(exc):
+        if not is_disconnect(exc):
             raise
         with contextlib.suppress(SQLAlchemyError):  # the connection may be gone already
             db.session.rollback()
