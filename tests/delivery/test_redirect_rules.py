@@ -213,3 +213,69 @@ def test_a_redirect_to_an_unusable_url_fails_at_once(app, client, make, sites, l
     assert second.requests == []
     with app.app_context():
         assert db.session.scalar(select(Attempt.outcome)) == "error"
+
+
+# --------------------------------------------------------------------------
+# The sender's part, without the database
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sender():
+    from webapp.delivery.sender import Sender
+
+    with Sender(timeout=5, allowed_networks=["127.0.0.0/8"]) as s:
+        yield s
+
+
+def test_hook_headers_win_over_formhooks_own_except_the_reserved_ones(sites, sender):
+    site = sites(ok)
+    sender.post(
+        f"{site.base}/hook",
+        b"{}",
+        headers={"Content-Type": "application/json", "X-Formhooks-Delivery": "d-1"},
+        hook_headers={
+            "content-type": "application/vnd.crm+json",
+            "User-Agent": "crm-agent",
+            "X-Formhooks-Delivery": "forged",
+            "Host": "evil.example",
+            "Keep-Alive": "timeout=1",
+        },
+    )
+    [seen] = site.requests
+    headers = {name.lower(): value for name, value in seen["headers"].items()}
+    assert headers["content-type"] == "application/vnd.crm+json"  # one header, any case
+    assert len([name for name in seen["headers"] if name.lower() == "content-type"]) == 1
+    assert headers["user-agent"] == "crm-agent"
+    assert headers["x-formhooks-delivery"] == "d-1"
+    assert headers["host"] == site.base.removeprefix("http://")
+    assert "keep-alive" not in headers
+
+
+def test_secrets_are_redacted_from_a_location_and_from_error_messages(sites, sender):
+    from webapp.delivery.sender import DeliveryError
+
+    site = sites(redirect(301, f"/callback?key={API_KEY}"))
+    result = sender.post(site.base, b"{}", headers={}, hook_headers={"X-Api-Key": API_KEY})
+    assert result.location == f"{site.base}/callback?key=[redacted]"
+    assert API_KEY not in result.message
+    site.answer = redirect(307, f"ftp://example.org/{API_KEY}")
+    with pytest.raises(DeliveryError) as info:
+        sender.post(site.base, b"{}", headers={}, hook_headers={"X-Api-Key": API_KEY})
+    assert info.value.permanent
+    assert info.value.message.startswith("Redirected to an unusable URL (ftp://example.org/")
+    assert API_KEY not in info.value.message and API_KEY not in str(info.value)
+
+
+def test_redaction_covers_escaped_forms_and_a_secret_cut_at_the_end():
+    from webapp.delivery.redaction import REDACTED, redact, secrets_of
+
+    secrets = secrets_of({"X-Api-Key": 'k"é/ key'}, ("crm", PASSWORD))
+    text = json.dumps({"key": 'k"é/ key', "auth": f"Basic {TOKEN}"}) + " ?k=k%22%C3%A9%2F+key"
+    shown = redact(text, secrets)
+    assert "key" in shown and "auth" in shown  # the answer stays readable
+    for leaked in ('k\\"\\u00e9/ key', TOKEN, "k%22%C3%A9%2F+key"):
+        assert leaked not in shown
+    assert redact("... password was " + PASSWORD[:6], secrets).endswith("was " + REDACTED)
+    # Values too short to be secrets are left alone, or nothing would be readable.
+    assert secrets_of({"Accept": "*/*", "X-N": "1"}, None) == ()

@@ -23,6 +23,7 @@ from tests.conftest import SECRET_KEY
 from tests.security.conftest import HOSTILE
 from tests.security.hostile_data import json_objects, render, walk, xml_trees
 from webapp.delivery.addresses import address_refusal
+from webapp.delivery.headers import HEADER_RULES, sendable
 from webapp.delivery.payloads import (
     PLACEHOLDER,
     PayloadError,
@@ -450,8 +451,6 @@ header_values = st.text(
 @given(headers=st.dictionaries(header_names | st.text(max_size=8), header_values, max_size=4))
 def test_accepted_headers_can_be_sent(rules, figures, headers):
     """A header accepted at save builds a request without a line break or control character."""
-    from webapp.delivery.headers import sendable
-
     figures.add("hook settings tried")
     cleaned, errors = clean_hook_settings(
         {"name": "CRM", "endpoint": ENDPOINT, "settings": {"custom_headers": headers}}
@@ -738,3 +737,13 @@ def test_accepted_submissions_build_for_any_valid_settings(
         json.loads(sent)
     else:
         parse_xml(sent)
+
+
+@pytest.mark.parametrize("name", sorted(HEADER_RULES))
+def test_every_reserved_header_is_refused_at_save_and_dropped_at_send(rules, name):
+    """One table (webapp.delivery.headers) for the save-time rule and the sender."""
+    cleaned, errors = clean_hook_settings(
+        {"name": "CRM", "endpoint": ENDPOINT, "settings": {"custom_headers": {name.title(): "v"}}}
+    )
+    assert any("set by Formhooks" in message for message in errors.get("settings", [])), errors
+    assert sendable({name.upper(): "v", "X-Other": "w"}) == {"X-Other": "w"}

@@ -36,8 +36,9 @@ def secrets_of(hook_headers: Mapping[str, str], auth: tuple[str, str] | None) ->
             values += [header, header.removeprefix("Basic "), f"{user}:{password}"]
     forms = set()
     for value in values:
-        forms.update(_spellings(value))
-    return tuple(sorted((f for f in forms if len(f) >= MIN_SECRET), key=len, reverse=True))
+        if len(value) >= MIN_SECRET:
+            forms.update(_spellings(value))
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def _spellings(value: str) -> Iterable[str]:
