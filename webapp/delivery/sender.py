@@ -32,7 +32,6 @@ import urllib3
 import urllib3.exceptions
 import urllib3.util.ssl_
 from flask import current_app
-from urllib3 import HTTPHeaderDict
 from urllib3.util import parse_url
 
 from webapp.delivery.addresses import IPNetwork, coerce_networks, validate_endpoint_url
@@ -82,12 +81,16 @@ class Sender:
         self.timeout = float(timeout)
         self.allowed_networks = coerce_networks(allowed_networks)
         self.max_redirects = max_redirects
-        self._default_headers = {
-            "User-Agent": user_agent,
-            "Accept": "*/*",
-            "Accept-Encoding": "identity",
-            "Connection": "keep-alive",
-        }
+        self._default_headers: dict[str, tuple[str, str]] = {}
+        _layer(
+            self._default_headers,
+            {
+                "User-Agent": user_agent,
+                "Accept": "*/*",
+                "Accept-Encoding": "identity",
+                "Connection": "keep-alive",
+            },
+        )
         self._pools = urllib3.PoolManager(
             num_pools=max(10, pool_maxsize), maxsize=pool_maxsize, block=False
         )
@@ -179,28 +182,34 @@ class Sender:
         headers: Mapping[str, str],
         hook_headers: Mapping[str, str],
         auth: tuple[str, str] | None,
-    ) -> tuple[HTTPHeaderDict, HTTPHeaderDict]:
-        """(headers for any origin, headers for the first origin only)."""
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """(headers for any origin, headers for the first origin only).
+
+        Names are matched in any case; the last layer wins (defaults, then
+        ``headers``, then the hook's, then its basic auth). Plain dicts with
+        one entry per name, not a case-insensitive mapping: this runs for
+        every send, and urllib3 reads any mapping.
+        """
         try:
-            own = HTTPHeaderDict(self._default_headers)
-            own.update(sendable(headers, drop=FRAMING_NAMES))
-            private = own.copy()
-            private.update(sendable(hook_headers))
+            own = dict(self._default_headers)
+            _layer(own, sendable(headers, drop=FRAMING_NAMES))
+            private = dict(own)
+            _layer(private, sendable(hook_headers))
             if auth is not None:
-                private["Authorization"] = basic_auth_header(*auth)
+                private["authorization"] = ("Authorization", basic_auth_header(*auth))
         except HeaderError as e:
             raise DeliveryError(str(e), permanent=True) from None
         for name in CREDENTIAL_HEADERS:
-            own.discard(name)
-        return own, private
+            own.pop(name, None)
+        return dict(own.values()), dict(private.values())
 
     def _follow(
         self,
         exchange: Exchange,
         url: str,
         body: bytes,
-        own: HTTPHeaderDict,
-        private: HTTPHeaderDict,
+        own: dict[str, str],
+        private: dict[str, str],
     ) -> HTTPResult:
         headers = private
         for hop in range(self.max_redirects + 1):
@@ -232,7 +241,7 @@ class Sender:
         exchange: Exchange,
         url: str,
         body: bytes,
-        headers: HTTPHeaderDict,
+        headers: dict[str, str],
         *,
         redirected: bool,
     ) -> urllib3.BaseHTTPResponse:
@@ -283,6 +292,12 @@ class Sender:
                 "check the URL and the custom headers.",
                 permanent=True,
             ) from e
+
+
+def _layer(merged: dict[str, tuple[str, str]], headers: Mapping[str, str]) -> None:
+    """Put ``headers`` over ``merged`` (lower-case name -> (name, value))."""
+    for name, value in headers.items():
+        merged[name.lower()] = (name, value)
 
 
 def _location(url: str, location: str | None) -> str | None:
