@@ -12,6 +12,7 @@ Values shorter than MIN_SECRET characters are left alone: replacing every
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, quote_plus
@@ -24,7 +25,16 @@ MIN_SECRET = 4
 
 def secrets_of(hook_headers: Mapping[str, str], auth: tuple[str, str] | None) -> tuple[str, ...]:
     """The strings to redact for these headers and basic auth, longest first."""
-    values = [str(value).strip(" \t") for value in hook_headers.values()]
+    if not hook_headers and auth is None:
+        return ()
+    return _secrets(tuple(hook_headers.values()), auth)
+
+
+# Every send of a hook asks for the same secrets: work them out once per process
+# (they are in this process's memory anyway, in the hook's settings).
+@functools.lru_cache(maxsize=512)
+def _secrets(header_values: tuple[str, ...], auth: tuple[str, str] | None) -> tuple[str, ...]:
+    values = [str(value).strip(" \t") for value in header_values]
     if auth is not None:
         user, password = auth
         values.append(password)
