@@ -28,6 +28,8 @@ HEADER_RULES: Mapping[str, str] = {
     "transfer-encoding": FRAMING,
     "upgrade": FRAMING,
     "x-formhooks-delivery": FORMHOOKS,
+    "x-formhooks-event": FORMHOOKS,
+    "x-formhooks-submission": FORMHOOKS,
     "x-formhooks-test": FORMHOOKS,
 }
 #: Refused at save (with "is set by Formhooks and cannot be changed"); dropped at send.

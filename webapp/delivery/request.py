@@ -96,11 +96,13 @@ def build_request(
     data: Any,
     delivery_id: str,
     test: bool = False,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> OutboundRequest:
     """The POST for one submission (as stored) to ``hook``; raises PayloadError.
 
     ``delivery_id`` goes in X-Formhooks-Delivery (the log's uid); ``test``
-    adds X-Formhooks-Test: true.
+    adds X-Formhooks-Test: true; ``extra_headers`` are more of Formhooks' own
+    (their names must be in headers.RESERVED, so no hook can forge them).
     """
     payload, content_type = build_body(
         hook, hook.form_uid, source_format=source_format, body=body, data=data
@@ -108,4 +110,5 @@ def build_request(
     headers = {"Content-Type": content_type, "X-Formhooks-Delivery": delivery_id}
     if test:
         headers["X-Formhooks-Test"] = "true"
+    headers.update(extra_headers or {})
     return OutboundRequest(hook.endpoint, payload, headers, hook.headers, hook.auth)
