@@ -10,7 +10,7 @@ measured in the same run as its baseline and given as a ratio. Prints a
 table; a full run (no --only, no --quick) writes it to docs/performance.md.
 Exits 1 if the soak run finds a broken invariant.
 
-Sections: ingest, deliveries, latency, retries, slow_hook, memory, pages, soak.
+Sections: ingest, deliveries, latency, retries, slow_hook, memory, pages, soak, slow_clients.
 """
 
 from __future__ import annotations
@@ -217,9 +217,11 @@ class Env:
             sub_ids = db.session.scalars(
                 text(
                     "INSERT INTO submissions (form_id, instance_id, source_format, content_type,"
-                    " body, data, created_at, updated_at, edit_count)"
-                    " SELECT :form, 'uuid:' || gen_random_uuid(), 'json', 'application/json',"
-                    " :body, CAST(:data AS json), :now, :now, 0 FROM generate_series(1, :n)"
+                    " body, data, created_at, updated_at, edit_count, root_instance_id)"
+                    " SELECT :form, i, 'json', 'application/json',"
+                    " :body, CAST(:data AS json), :now, :now, 0, i"
+                    " FROM (SELECT 'uuid:' || gen_random_uuid() AS i"
+                    " FROM generate_series(1, :n)) AS g"
                     " RETURNING id"
                 ),
                 params,
@@ -674,10 +676,10 @@ def fill_server_side(app, count: int) -> tuple[str, str]:
         db.session.execute(
             text(
                 "INSERT INTO submissions (form_id, instance_id, source_format, content_type, body,"
-                " data, created_at, updated_at, edit_count)"
+                " data, created_at, updated_at, edit_count, root_instance_id)"
                 " SELECT :form, 'uuid:' || g, 'json', 'application/json', '\\x7b7d'::bytea,"
                 " '{\"n\": 1}'::json, now() - (:n - g) * :spacing * INTERVAL '1 s',"
-                " now() - (:n - g) * :spacing * INTERVAL '1 s', 0"
+                " now() - (:n - g) * :spacing * INTERVAL '1 s', 0, 'uuid:' || g"
                 " FROM generate_series(0, :n - 1) AS g"
             ),
             params,
@@ -901,6 +903,78 @@ def soak(quick: bool) -> None:
         env.close()
 
 
+SLOW_SOCKETS = 200
+
+
+def _answer_seconds(request) -> float:
+    """The slowest of 5 timed requests (each must answer 2xx)."""
+    worst = 0.0
+    for _ in range(5):
+        began = time.perf_counter()
+        response = request()
+        worst = max(worst, time.perf_counter() - began)
+        response.raise_for_status()
+    return worst
+
+
+def slow_clients(quick: bool) -> None:
+    """200 sockets holding a partial request: /healthz and an ingest POST still answer."""
+    import select
+
+    print(
+        f"slow clients: {SLOW_SOCKETS} sockets holding a partial head or body, "
+        "then /healthz and an ingest POST",
+        flush=True,
+    )
+    env = Env()
+    sockets: list[socket.socket] = []
+    try:
+        form_uid, token, _ = env.form()
+        base = env.web()
+        path = f"/api/v1/forms/{form_uid}/submissions"
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n"
+        ).encode()
+
+        def health():
+            return requests.get(base + "/healthz", timeout=10)
+
+        def post():
+            return requests.post(
+                base + path,
+                data=BODY,
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+
+        alone = (_answer_seconds(health), _answer_seconds(post))
+        for number in range(SLOW_SOCKETS):
+            sock = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=5)
+            # Half stop inside the head, half after 10 of the body's 100 bytes.
+            sock.sendall(head[:60] if number % 2 else head + b"name=Ali&a")
+            sockets.append(sock)
+        time.sleep(0.2)
+        crowded = (_answer_seconds(health), _answer_seconds(post))
+        held = len(sockets) - len(select.select(sockets, [], [], 0)[0])
+        for name, seconds, baseline in zip(
+            ("/healthz", "ingest POST"), crowded, alone, strict=True
+        ):
+            row(
+                f"slow clients: slowest {name} answer, {SLOW_SOCKETS} partial requests open",
+                f"{seconds * 1000:.0f} ms",
+                f"{baseline * 1000:.0f} ms",
+                f"{seconds / baseline:.2f}x",
+                "< 1 s",
+                seconds < 1,
+                f"({held} sockets held)",
+            )
+    finally:
+        for sock in sockets:
+            sock.close()
+        env.close()
+
+
 SECTIONS = {
     "ingest": ingest,
     "deliveries": deliveries,
@@ -910,6 +984,7 @@ SECTIONS = {
     "memory": memory,
     "pages": pages,
     "soak": soak,
+    "slow_clients": slow_clients,
 }
 
 

@@ -1,8 +1,10 @@
-"""The Procfile's commands, for the tools that start the processes themselves.
+"""The Procfile, read with honcho's parser, for the tools that start its processes.
 
-`make run`, the end-to-end tests and `make bench` start gunicorn exactly as
-the Procfile's `web` line says (workers, threads, options), so what is
-tested and measured is what is deployed.
+`make run` (scripts/run.py, through honcho), the end-to-end tests and
+`make bench` start the processes from the Procfile's own lines, so what is
+run, tested and measured is what is deployed. A command runs as honcho and
+the platforms run it: through the shell (`$PORT`, `${WEB_CONCURRENCY:-2}`),
+in its own session, with this virtualenv's `bin/` first on PATH.
 """
 
 from __future__ import annotations
@@ -10,21 +12,41 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from honcho.environ import parse_procfile
+from honcho.process import Popen
+
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
+BIN = Path(sys.executable).parent
+RELEASE = "release"  # the platform's one-off step before a deploy (migrations)
 _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
 
 
+def processes() -> dict[str, str]:
+    """Every Procfile line: process name -> command, in file order."""
+    return dict(parse_procfile(PROCFILE.read_text()).processes)
+
+
 def process_line(name: str) -> str:
-    for line in PROCFILE.read_text().splitlines():
-        key, sep, command = line.partition(":")
-        if sep and key.strip() == name:
-            return command.strip()
-    raise LookupError(f"no {name!r} process in {PROCFILE}")
+    try:
+        return processes()[name]
+    except KeyError:
+        raise LookupError(f"no {name!r} process in {PROCFILE}") from None
+
+
+def process_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` with this virtualenv's bin/ first on PATH (`gunicorn`, `python`, `flask`)."""
+    return {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', os.defpath)}"}
+
+
+def start(name: str, env: Mapping[str, str], **popen_args) -> subprocess.Popen:
+    """Start the Procfile's `name` process as honcho does (shell, own session), from ROOT."""
+    return Popen(process_line(name), env=process_env(env), cwd=ROOT, **popen_args)
 
 
 def expand(command: str, env: Mapping[str, str]) -> list[str]:
@@ -47,16 +69,17 @@ def web_command(
     host: str = "127.0.0.1",
     app: str | None = None,
 ) -> list[str]:
-    """The Procfile's `web` command, bound to host:port, gunicorn taken from this venv.
+    """The Procfile's `web` command as argv, bound to host:port, gunicorn taken from this venv.
 
-    `app` replaces the WSGI application (the benchmark's bare baseline).
+    For `make bench`, which swaps the WSGI application (`app`, its bare
+    baseline) and so needs the argv, not the shell line.
     """
     argv = expand(
         process_line("web"), {**(env if env is not None else os.environ), "PORT": str(port)}
     )
     if argv[0] != "gunicorn":
         raise ValueError(f"the web process is not gunicorn: {argv[0]!r}")
-    argv[0] = str(Path(sys.executable).parent / "gunicorn")
+    argv[0] = str(BIN / "gunicorn")
     bind = argv.index("--bind") + 1
     argv[bind] = f"{host}:{port}"
     if app is not None:

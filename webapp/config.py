@@ -117,6 +117,28 @@ def _redis_url(raw: str | None) -> str | None:
     return raw
 
 
+# No "optional": for a client, Python's ssl treats it exactly as "required".
+REDIS_SSL_CERT_REQS = ("required", "none")
+LOG_FORMATS = ("text", "json")
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (the first is the default), compared in lower case."""
+    raw = _get(env, name)
+    if raw is None:
+        return choices[0]
+    if raw.lower() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw.lower()
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = _get(env, "METRICS_TOKEN")
+    if token is not None and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters long")
+    return token
+
+
 def _secret_key(env: Mapping[str, str], instance_path: str, production: bool) -> str:
     key = _get(env, "SECRET_KEY")
     if key:
@@ -159,6 +181,10 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url(_get(env, "DATABASE_URL"), instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": _redis_url(_get(env, "REDIS_URL")),
+        # Certificate check of rediss:// URLs (docs/deploy.md, "Redis over TLS").
+        "REDIS_SSL_CERT_REQS": _choice(env, "REDIS_SSL_CERT_REQS", REDIS_SSL_CERT_REQS),
+        "METRICS_TOKEN": _metrics_token(env),
+        "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS),
         "PORT": _int(env, "PORT", 5000, minimum=1),
         "BASE_URL": base_url.rstrip("/") if base_url else None,
         "RETRY_DELAYS": parse_retry_delays(_get(env, "RETRY_DELAYS") or "60,600,6000"),
@@ -166,6 +192,7 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "SSRF_ALLOWED_NETWORKS": allowed,
         "FAILURE_REPORT_CRON": cron,
         "MAX_SUBMISSION_BYTES": _int(env, "MAX_SUBMISSION_BYTES", 10 * 1024 * 1024, minimum=1),
+        "BODY_READ_TIMEOUT": _float(env, "BODY_READ_TIMEOUT", 30.0, minimum=0.1),
         "WORKER_CONCURRENCY": _int(env, "WORKER_CONCURRENCY", os.cpu_count() or 1, minimum=1),
         "SCHEDULER_INTERVAL": _float(env, "SCHEDULER_INTERVAL", 1.0, minimum=0.05),
         "SWEEP_INTERVAL": _int(env, "SWEEP_INTERVAL", 30, minimum=1),

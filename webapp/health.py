@@ -1,4 +1,4 @@
-"""`GET /healthz`: is the database reachable, is Redis reachable (SPEC §9)."""
+"""`GET /healthz`: is the database reachable, is Redis reachable (README "A quick tour")."""
 
 from __future__ import annotations
 

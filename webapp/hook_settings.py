@@ -18,7 +18,8 @@ from flask import current_app
 
 from webapp.delivery.addresses import validate_endpoint_url
 from webapp.delivery.headers import RESERVED as _RESERVED_HEADERS
-from webapp.delivery.payloads import validate_payload_template, validate_subset_fields
+from webapp.delivery.subset import validate_subset_fields
+from webapp.delivery.wrapper import validate_payload_template
 from webapp.models import AUTH_LEVELS, EXPORT_TYPES, Hook
 
 FIELDS = (
@@ -30,6 +31,7 @@ FIELDS = (
     "settings",
     "subset_fields",
     "payload_template",
+    "send_edits",
     "email_notification",
     "notification_emails",
 )
@@ -93,7 +95,7 @@ def clean_hook_settings(
         else:
             cleaned["endpoint"] = endpoint
 
-    for field in ("active", "email_notification"):
+    for field in ("active", "send_edits", "email_notification"):
         if field in values:
             if isinstance(values[field], bool):
                 cleaned[field] = values[field]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from tests.admin.conftest import PASSWORD, Browser, csrf_from
+from tests.admin.admin_support import PASSWORD, Browser, csrf_from
 from webapp.admin.auth import LOCK_DURATION, MAX_FAILED_LOGINS
 from webapp.admin.security import SESSION_IDLE_TIMEOUT
 from webapp.extensions import db

@@ -1,4 +1,4 @@
-"""The admin panel in a real headless Chromium (issue 5, "Done when").
+"""The admin panel in a real headless Chromium (docs/admin.md).
 
 Debian's /usr/bin/chromium is driven by Playwright (`playwright install` cannot
 download browsers here; scripts/ensure_chromium.sh installs the package). The
@@ -24,7 +24,7 @@ import requests
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from tests.admin.conftest import PASSWORD
+from tests.admin.admin_support import PASSWORD
 from tests.helpers import make_retries_due, run_worker
 from webapp.extensions import db
 from webapp.models import DeliveryLog

@@ -7,7 +7,7 @@ from datetime import timedelta
 from rq import SimpleWorker
 from sqlalchemy import select
 
-from tests.admin.conftest import Browser, add_logs
+from tests.admin.admin_support import Browser, add_logs
 from webapp.delivery import feed
 from webapp.delivery import queue as q
 from webapp.extensions import db

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import func, select
 
-from tests.admin.conftest import post_submission
+from tests.admin.admin_support import post_submission
 from webapp.extensions import db
 from webapp.models import Form, Hook, Submission, User
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event, func, select
 
-from tests.admin.conftest import Browser, add_logs, post_submission
+from tests.admin.admin_support import Browser, add_logs, post_submission
 from tests.helpers import run_worker
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Hook

@@ -9,7 +9,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from tests.admin.conftest import post_submission
+from tests.admin.admin_support import post_submission
 
 ROOT = Path(__file__).resolve().parents[2]
 PO = ROOT / "webapp/translations/fr/LC_MESSAGES/messages.po"

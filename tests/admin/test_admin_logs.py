@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
-from tests.admin.conftest import add_logs, post_submission
+from tests.admin.admin_support import add_logs, post_submission
 from tests.helpers import make_retries_due, run_worker
 from webapp.admin.log_queries import PAGE_SIZE, LogFilters, filtered
 from webapp.extensions import db

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from tests.admin.conftest import PASSWORD, Browser
+from tests.admin.admin_support import PASSWORD, Browser
 from webapp.extensions import db
 from webapp.models import ApiToken, User
 

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import select
 
-from tests.admin.conftest import add_logs, post_submission
+from tests.admin.admin_support import add_logs, post_submission
 from tests.helpers import fixture_bytes
 from webapp.admin.submissions import PAGE_SIZE
 from webapp.extensions import db

@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from tests.admin.conftest import Browser, add_logs, csrf_from
+from tests.admin.admin_support import Browser, add_logs, csrf_from
 from webapp.extensions import db
 from webapp.models import ApiToken, DeliveryLog, Form, Hook, Submission, User
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.admin.conftest import Browser
+from tests.admin.admin_support import Browser
 from webapp.extensions import db
 from webapp.models import User
 

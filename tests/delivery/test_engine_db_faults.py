@@ -20,8 +20,7 @@ import pytest
 from rq.registry import FailedJobRegistry
 from sqlalchemy import event, select
 
-from tests.conftest import PG_ADMIN_URL
-from tests.helpers import LoopbackServer, run_worker
+from tests.helpers import PG_ADMIN_URL, LoopbackServer, run_worker
 from webapp.delivery import feed
 from webapp.delivery import queue as q
 from webapp.delivery.claims import lease_seconds

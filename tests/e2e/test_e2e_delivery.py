@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
 import requests
-from sqlalchemy import select
 
-from tests.helpers import fixture_bytes
-from webapp.extensions import db
-from webapp.models import DeliveryLog
+from tests.helpers import Endpoint, fixture_bytes, load_logs, nothing_left_to_send, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -99,26 +95,7 @@ def post(stack, form_uid, token, sample, **headers):
     return response.json()
 
 
-def wait_until(predicate, timeout=20.0, stack=None):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out" + ("\n" + stack.logs() if stack else ""))
-        time.sleep(0.05)
-
-
-def log_rows(app):
-    with app.app_context():
-        rows = db.session.scalars(select(DeliveryLog).order_by(DeliveryLog.id)).all()
-        for row in rows:
-            _ = row.attempts
-        db.session.expunge_all()
-        return rows
-
-
 def test_every_fixture_reaches_a_json_hook_and_an_xml_hook(app, make, stack, endpoint):
-    from tests.conftest import Endpoint
-
     xml_endpoint = Endpoint()
     try:
         form_uid, token = make.form()
@@ -156,8 +133,12 @@ def test_every_fixture_reaches_a_json_hook_and_an_xml_hook(app, make, stack, end
             assert headers["User-Agent"].startswith("Formhooks/")
             assert xml_request["headers"]["Content-Type"] == "application/xml"
             assert "Authorization" not in xml_request["headers"]
-        wait_until(lambda: all(r.status == "success" for r in log_rows(app)), stack=stack)
-        rows = log_rows(app)
+        wait_until(
+            lambda: all(r.status == "success" for r in load_logs(app)),
+            what="every log to succeed",
+            logs=stack.logs,
+        )
+        rows = load_logs(app)
         assert len(rows) == 8
         delivery_ids = {
             r["headers"]["X-Formhooks-Delivery"] for r in endpoint.requests + xml_endpoint.requests
@@ -168,8 +149,6 @@ def test_every_fixture_reaches_a_json_hook_and_an_xml_hook(app, make, stack, end
 
 
 def test_retries_are_spaced_by_retry_delays_and_stop_after_three(app, make, stack, endpoint):
-    from tests.conftest import Endpoint
-
     always_failing = Endpoint()
     try:
         stack.env["RETRY_DELAYS"] = "1,2,3"
@@ -186,9 +165,14 @@ def test_retries_are_spaced_by_retry_delays_and_stop_after_three(app, make, stac
         for gap, delay in zip(gaps, [1, 2, 3], strict=True):
             assert abs(gap - delay) <= 1, gaps
         always_failing.wait_for(4, timeout=20)
-        wait_until(lambda: log_rows(app)[1].status == "failed", stack=stack)
-        time.sleep(4)  # longer than any delay: a fifth try would have happened by now
-        flaky, down = log_rows(app)
+        wait_until(
+            lambda: load_logs(app)[1].status == "failed", what="Down: failed", logs=stack.logs
+        )
+        wait_until(
+            lambda: load_logs(app)[0].status == "success", what="Flaky: success", logs=stack.logs
+        )
+        assert nothing_left_to_send(app, stack.env["REDIS_URL"]) == {}  # so no fifth try
+        flaky, down = load_logs(app)
         assert (flaky.status, flaky.tries) == ("success", 4)
         assert (down.status, down.tries, down.next_retry_at) == ("failed", 4, None)
         assert len(always_failing.requests) == 4
@@ -208,8 +192,8 @@ def test_accepted_while_redis_is_down_then_delivered(app, make, stack, stack_red
     assert health.status_code == 503 and health.json()["redis"] != "ok"
     stack_redis.start()  # empty: the job and the periodic jobs are gone
     endpoint.wait_for(1, timeout=30)
-    wait_until(lambda: log_rows(app)[0].status == "success", stack=stack)
-    time.sleep(1.5)  # a second sweep must not send it again
+    wait_until(lambda: load_logs(app)[0].status == "success", what="success", logs=stack.logs)
+    assert nothing_left_to_send(app, stack.env["REDIS_URL"]) == {}  # no sweep can send it again
     assert len(endpoint.requests) == 1
 
 
@@ -225,11 +209,11 @@ def test_worker_killed_mid_send_then_restarted_delivers(app, make, stack, endpoi
     endpoint.delay = 0
     stack.start("worker")
     endpoint.wait_for(2, timeout=30)
-    wait_until(lambda: log_rows(app)[0].status == "success", stack=stack)
-    [row] = log_rows(app)
+    wait_until(lambda: load_logs(app)[0].status == "success", what="success", logs=stack.logs)
+    [row] = load_logs(app)
     assert row.tries == 2
     assert [a.outcome for a in row.attempts] == ["error", "success"]
     first, second = endpoint.requests
     assert first["headers"]["X-Formhooks-Delivery"] == second["headers"]["X-Formhooks-Delivery"]
-    time.sleep(1.5)
+    assert nothing_left_to_send(app, stack.env["REDIS_URL"]) == {}
     assert len(endpoint.requests) == 2

@@ -1,4 +1,4 @@
-"""The webhook URL (SPEC §4): tokens, body types, identity, edits, errors."""
+"""The webhook URL (docs/webhook.md): tokens, body types, identity, edits, errors."""
 
 from __future__ import annotations
 

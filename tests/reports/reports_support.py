@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from tests.conftest import free_port
+from tests.helpers import free_port
 from webapp.extensions import db
 from webapp.models import FAILED, DeliveryLog, Form, Hook, Submission, User
 from webapp.models.base import utcnow

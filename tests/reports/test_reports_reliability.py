@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import free_port
+from tests.helpers import free_port
 from tests.reports.reports_support import send
 from webapp.models.base import utcnow
 from webapp.reports import mail_status, sending

@@ -10,9 +10,8 @@ import pytest
 from rq import SimpleWorker
 
 from webapp.delivery import queue as q
-from webapp.delivery.scheduling import periodic_jobs, register_periodic_jobs
 from webapp.models.base import utcnow
-from webapp.reports.cron import next_cron_time
+from webapp.tasks.schedule import next_cron_time, periodic_jobs, register_periodic_jobs
 
 FUNC = "webapp.reports.jobs.send_due_reports"
 

@@ -1,4 +1,4 @@
-"""Shared by the hostile-input and fault tests: hypothesis settings and the figures.
+"""Shared by the hostile-input and fault tests: the figures.
 
 Every test here counts what it tried (inputs sent, faults injected, submissions
 lost, duplicate deliveries) in `figures`; each test process writes its counts
@@ -14,29 +14,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
 
-# The real processes (web, worker, scheduler) of the e2e tests, for the fault tests.
-from tests.e2e.conftest import stack, stack_env, stack_redis  # noqa: F401
+# Re-exported for tests/security/test_hostile_hooks.py until it imports it from hostile_data.
+from tests.security.hostile_data import HOSTILE  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES_DIR = ROOT / "test-artifacts" / "security"
-
-# Deterministic in CI: the same examples every run, no example database on disk.
-HOSTILE = settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    print_blob=False,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,  # one app and form serve all examples
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.large_base_example,
-        HealthCheck.filter_too_much,
-    ],
-)
 
 
 class Figures:

@@ -1,10 +1,27 @@
-"""Hypothesis strategies for hostile submissions, shared by the tests of tests/security."""
+"""Hypothesis settings and strategies for hostile submissions, shared by tests/security."""
 
 from __future__ import annotations
 
 import string
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+# Deterministic in CI: the same examples every run, no example database on disk.
+HOSTILE = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=False,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,  # one app and form serve all examples
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 json_values = st.recursive(

@@ -31,9 +31,19 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
-from tests.conftest import SECRET_KEY, Endpoint, Factory, RedisServer, free_port
-from tests.e2e.conftest import ROOT, Stack
-from tests.helpers import LoopbackServer
+from tests.helpers import (
+    ROOT,
+    SECRET_KEY,
+    Endpoint,
+    Factory,
+    LoopbackServer,
+    RedisServer,
+    free_port,
+    load_logs,
+    nothing_left_to_send,
+    wait_until,
+)
+from tests.stack import Stack
 from webapp.delivery.claims import INTERRUPTED
 from webapp.delivery.queue import job_id
 from webapp.extensions import db
@@ -53,44 +63,10 @@ def db_backend(request, database_urls):
     return request.param, database_urls[request.param]
 
 
-def wait_until(predicate, timeout: float, what: str, stack: Stack | None = None) -> float:
-    """Poll `predicate` (a short poll, not a retry delay); returns the seconds it took."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            logs = ("\n" + stack.logs()) if stack is not None else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}{logs}")
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
-def start_processes(stack: Stack, *names: str) -> None:
-    for name in names:
-        stack.start(name)
-    wait_until(lambda: _healthy(stack), 30, "the web process", stack)
-
-
 def kill_all(stack: Stack) -> None:
     """SIGKILL what is left: the checks are done, a graceful stop only costs time."""
     for name in list(stack.processes):
         stack.kill(name)
-
-
-def _healthy(stack: Stack) -> bool:
-    try:
-        return requests.get(stack.base_url + "/healthz", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-def logs_of(app) -> list[DeliveryLog]:
-    """Every log, with its attempts, submission and hook loaded (usable detached)."""
-    with app.app_context():
-        rows = db.session.scalars(select(DeliveryLog).order_by(DeliveryLog.id)).all()
-        for row in rows:
-            _ = row.attempts, row.submission.instance_id, row.hook.name
-        db.session.expunge_all()
-        return rows
 
 
 def post_submission(stack: Stack, form_uid: str, token: str, instance_id: str, timeout=10):
@@ -279,13 +255,13 @@ def test_postgresql_restarted_mid_run_sends_nothing_twice(private_postgres, tmp_
     stack = Stack({**os.environ, **env}, tmp_path)
     poster = Poster(stack, form_uid, token)
     try:
-        start_processes(stack, "web", "worker", "scheduler")
+        stack.start_all("web", "worker", "scheduler")
         poster.thread.start()
-        wait_until(lambda: len(endpoint.requests) >= 10, 20, "first deliveries", stack)
+        wait_until(lambda: len(endpoint.requests) >= 10, 20, "first deliveries", stack.logs)
         private_postgres.restart()
         figures.add("faults injected: PostgreSQL restarted")
         before = len(poster.accepted())
-        wait_until(lambda: len(poster.accepted()) >= before + 10, 30, "posts after it", stack)
+        wait_until(lambda: len(poster.accepted()) >= before + 10, 30, "posts after it", stack.logs)
         time.sleep(1.0)  # keep posting while workers reconnect
         poster.stopping.set()
         poster.thread.join(15)
@@ -293,13 +269,13 @@ def test_postgresql_restarted_mid_run_sends_nothing_twice(private_postgres, tmp_
         accepted = poster.accepted()
 
         def settled() -> bool:
-            rows = logs_of(app)
+            rows = load_logs(app)
             delivered = {r.submission.instance_id for r in rows if r.status == "success"}
             return accepted <= delivered and all(r.status != "pending" for r in rows)
 
-        wait_until(settled, 60, "every accepted submission to be delivered", stack)
-        time.sleep(1.2)  # another sweep: nothing may be sent again
-        rows = logs_of(app)
+        wait_until(settled, 60, "every accepted submission to be delivered", stack.logs)
+        assert nothing_left_to_send(app, redis_server.url) == {}  # no later sweep sends again
+        rows = load_logs(app)
         with app.app_context():
             stored = set(db.session.scalars(select(Submission.instance_id)))
         received = delivery_counts(endpoint)
@@ -375,24 +351,24 @@ def test_scheduler_down_for_an_hour_then_back(app, make, stack, stack_redis, end
     endpoint.statuses = [500] * overdue + [200]  # every first attempt fails
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
-    start_processes(stack, "web", "worker")  # no scheduler
+    stack.start_all("web", "worker")  # no scheduler
     for number in range(overdue):
         assert post_submission(stack, form_uid, token, f"uuid:late-{number}").status_code == 201
     endpoint.wait_for(overdue)
 
     def retries_scheduled() -> bool:
-        rows = logs_of(app)
+        rows = load_logs(app)
         return len(rows) == overdue and all(r.tries == 1 and r.next_retry_at for r in rows)
 
-    wait_until(retries_scheduled, 20, "the retries to be scheduled", stack)
-    rows = logs_of(app)
+    wait_until(retries_scheduled, 20, "the retries to be scheduled", stack.logs)
+    rows = load_logs(app)
     redis = stack_redis_client(stack_redis)
     jobs = {job_id(r.id, r.tries): r for r in rows}
     wait_until(
         lambda: all(redis.zscore(SCHEDULED_JOBS, j) is not None for j in jobs),
         10,
         "rq-scheduler to hold the retries",
-        stack,
+        stack.logs,
     )
     # An hour passes with no scheduler: every due time moves one hour back.
     with app.app_context():
@@ -405,7 +381,7 @@ def test_scheduler_down_for_an_hour_then_back(app, make, stack, stack_redis, end
         db.session.commit()
     for job in jobs:
         redis.zadd(SCHEDULED_JOBS, {job: redis.zscore(SCHEDULED_JOBS, job) - 3600}, xx=True)
-    assert all(r.next_retry_at < utcnow() - timedelta(minutes=58) for r in logs_of(app))
+    assert all(r.next_retry_at < utcnow() - timedelta(minutes=58) for r in load_logs(app))
     figures.add("faults injected: scheduler down 1 h (simulated)")
     assert len(endpoint.requests) == overdue  # nothing moves without the scheduler
 
@@ -413,9 +389,12 @@ def test_scheduler_down_for_an_hour_then_back(app, make, stack, stack_redis, end
     stack.start("scheduler")
     endpoint.wait_for(2 * overdue, timeout=30)
     took = max(r["time"] for r in endpoint.requests) - started
-    time.sleep(1.5)  # more polls and a sweep: nothing may be sent again
+    wait_until(
+        lambda: all(r.status == "success" for r in load_logs(app)), 10, "the successes", stack.logs
+    )
+    assert nothing_left_to_send(app, stack_redis.url) == {}  # no later poll or sweep sends again
     received = delivery_counts(endpoint)
-    rows = logs_of(app)
+    rows = load_logs(app)
     duplicates = sum(count - 2 for count in received.values())
     figures.add("faults: overdue retries sent after the scheduler came back", overdue)
     figures.add("faults: duplicate deliveries (scheduler outage)", duplicates)
@@ -449,7 +428,7 @@ def test_redis_stopped_during_sending_and_while_retries_are_scheduled(
         with app.app_context():
             hook_a = db.session.scalar(select(Hook.id).where(Hook.name == "A"))
         stack.env["RETRY_DELAYS"] = "3,3,3"
-        start_processes(stack, "web", "worker", "scheduler")
+        stack.start_all("web", "worker", "scheduler")
         for number in range(count):
             answer = post_submission(stack, form_uid, token, f"uuid:redis-{number}")
             assert answer.status_code == 201
@@ -459,18 +438,18 @@ def test_redis_stopped_during_sending_and_while_retries_are_scheduled(
             lambda: redis.zcard(SCHEDULED_JOBS) >= count, 10, "the retries to be scheduled", stack
         )
         stack_redis.stop()
-        in_flight = sum(1 for r in logs_of(app) if r.hook_id == hook_a and r.status == "pending")
+        in_flight = sum(1 for r in load_logs(app) if r.hook_id == hook_a and r.status == "pending")
         assert in_flight > 0, "hook A finished before Redis stopped: nothing was in flight"
         figures.add("faults injected: Redis stopped during sending, retries scheduled")
-        time.sleep(2.0)
+        time.sleep(2.0)  # the outage: the sends in flight end and are recorded meanwhile
         stack_redis.start()  # empty: the feed, the drain jobs and the scheduled retries are gone
 
         def settled() -> bool:
-            rows = logs_of(app)
+            rows = load_logs(app)
             return len(rows) == 2 * count and all(r.status == "success" for r in rows)
 
-        took = wait_until(settled, 60, "every log to succeed after Redis came back", stack)
-        time.sleep(1.5)  # another sweep: nothing may be sent again
+        took = wait_until(settled, 60, "every log to succeed after Redis came back", stack.logs)
+        assert nothing_left_to_send(app, stack_redis.url) == {}  # no later sweep sends again
         sent_a, sent_b = delivery_counts(endpoint), delivery_counts(failing)
         duplicates = sum(n - 1 for n in sent_a.values()) + sum(n - 2 for n in sent_b.values())
         figures.add("faults: duplicate deliveries (Redis stopped)", duplicates)
@@ -479,7 +458,7 @@ def test_redis_stopped_during_sending_and_while_retries_are_scheduled(
             f"{count} retries of B scheduled; all delivered {took:.1f} s after, "
             f"{duplicates} duplicates"
         )
-        rows = logs_of(app)
+        rows = load_logs(app)
         assert len(sent_a) == count and set(sent_a.values()) == {1}
         assert len(sent_b) == count and set(sent_b.values()) == {2}
         assert all(r.tries == (1 if r.hook_id == hook_a else 2) for r in rows)
@@ -585,14 +564,14 @@ def test_huge_and_trickling_answers_are_bounded(app, make, stack, hostile_endpoi
     form_uid, token = make.form()
     for path in paths:
         make.hook(form_uid, name=path, endpoint=f"{hostile_endpoint.base}/{path}")
-    start_processes(stack, "web", "worker")
+    stack.start_all("web", "worker")
     posted = time.monotonic()
     assert post_submission(stack, form_uid, token, "uuid:hostile-answers").status_code == 201
     took = wait_until(
-        lambda: all(r.tries == 1 for r in logs_of(app)), timeout + 10, "the attempts", stack
+        lambda: all(r.tries == 1 for r in load_logs(app)), timeout + 10, "the attempts", stack.logs
     )
     figures.add("faults injected: huge or trickling answers", len(paths))
-    rows = {r.hook.name: r for r in logs_of(app)}
+    rows = {r.hook.name: r for r in load_logs(app)}
     for path, row in rows.items():
         [attempt] = row.attempts
         assert len(row.message) <= MESSAGE_LIMIT and len(attempt.message) <= MESSAGE_LIMIT, path

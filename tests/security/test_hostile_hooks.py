@@ -19,23 +19,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.conftest import SECRET_KEY
+from tests.helpers import SECRET_KEY
 from tests.security.conftest import HOSTILE
 from tests.security.hostile_data import json_objects, render, walk, xml_trees
 from webapp.delivery.addresses import address_refusal
+from webapp.delivery.formats import PayloadError, build_payload
 from webapp.delivery.headers import HEADER_RULES, sendable
-from webapp.delivery.payloads import (
-    PLACEHOLDER,
-    PayloadError,
-    apply_payload_template,
-    build_payload,
-    parse_xml,
-)
 from webapp.delivery.sender import DeliveryError, Sender, SSRFError
+from webapp.delivery.wrapper import PLACEHOLDER, apply_payload_template
 from webapp.extensions import db
 from webapp.hook_settings import clean_hook_settings
 from webapp.ingest.parsing import IngestError, parse_body
 from webapp.models import ApiToken, Hook, User
+from webapp.xforms import parse_xml
 
 ENDPOINT = "https://crm.example.org/hook"
 
@@ -722,7 +718,7 @@ def test_accepted_submissions_build_for_any_valid_settings(
         return
     try:
         sent, content_type = build_payload(
-            source_format=parsed.source_format,
+            content_type=parsed.content_type,
             body=parsed.body,
             data=parsed.data,
             form_uid=form_uid,

@@ -1,7 +1,7 @@
 """Error pages: 400 (CSRF), 403, 404, 405, 429, 500 as friendly HTML.
 
 Requests to the JSON parts (`/api/`, `/healthz`) get `{"error": ...}` instead,
-as SPEC §4 and §7 promise.
+as docs/webhook.md and docs/api.md promise.
 """
 
 from __future__ import annotations

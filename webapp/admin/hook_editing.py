@@ -28,6 +28,7 @@ _DIRECT = {
     "auth_level",
     "subset_fields",
     "payload_template",
+    "send_edits",
     "email_notification",
     "notification_emails",
 }
@@ -57,6 +58,7 @@ def fill_form(webform: HookForm, hook: Hook) -> None:
     webform.username.data = hook.username
     webform.subset_fields.data = "\n".join(hook.subset_fields or [])
     webform.payload_template.data = hook.payload_template or ""
+    webform.send_edits.data = hook.send_edits
     webform.email_notification.data = hook.email_notification
     webform.notification_emails.data = "\n".join(hook.notification_emails or [])
     for name in hook.custom_headers:
@@ -90,6 +92,7 @@ def posted_values(webform: HookForm, hook: Hook | None) -> tuple[dict[str, Any],
         "settings": settings,
         "subset_fields": subset_lines(webform.subset_fields.data),
         "payload_template": webform.payload_template.data or None,
+        "send_edits": bool(webform.send_edits.data),
         "email_notification": bool(webform.email_notification.data),
         "notification_emails": lines(webform.notification_emails.data),
     }

@@ -40,10 +40,11 @@ def submission_or_404(form: Form, submission_id: int) -> Submission:
 
 
 def latest_submission(form: Form) -> Submission | None:
-    """The form's newest submission (index form_id, created_at)."""
+    """The form's newest received submission or version (index form_id, created_at)."""
     return db.session.scalar(
         select(Submission)
-        .where(Submission.form_id == form.id)
+        # Not a placeholder: an instance id an edit named, with no body yet.
+        .where(Submission.form_id == form.id, Submission.received.is_(True))
         .order_by(Submission.created_at.desc(), Submission.id.desc())
         .limit(1)
     )

@@ -1,4 +1,4 @@
-"""Who may do what in the panel (SPEC §8).
+"""Who may do what in the panel (docs/admin.md, "Who can do what").
 
 `protect(bp)` guards a whole blueprint, so no view can forget it: logged-out
 visitors are sent to the login page, viewers may read but every POST of

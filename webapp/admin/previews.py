@@ -9,17 +9,19 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from webapp.delivery.payloads import PayloadError
+from webapp.delivery.formats import JSON_CONTENT_TYPE, PayloadError
 from webapp.delivery.request import HookSettings, PayloadSettings, build_body, build_request
 from webapp.delivery.results import DeliveryError
 from webapp.delivery.sender import get_sender
 from webapp.models import Form, Hook, Submission
 from webapp.models.base import utcnow
+from webapp.models.submissions import event_headers
 
 #: The most of a body shown on a page.
 SHOWN_BYTES = 200_000
 #: The most of a test's response excerpt kept in the flash message.
 TEST_EXCERPT = 600
+SAMPLE_INSTANCE_ID = "uuid:formhooks-test"
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ def build_for(settings: PayloadSettings, form: Form, submission: Submission) -> 
     return build_body(
         settings,
         form.uid,
-        source_format=submission.source_format,
+        content_type=submission.content_type,
         body=submission.body,
         data=submission.data,
     )
@@ -58,9 +60,9 @@ def _sample_submission() -> dict[str, Any]:
     data: dict[str, Any] = {
         "formhooks_test": True,
         "sent_at": utcnow().isoformat(timespec="seconds"),
-        "meta": {"instanceID": "uuid:formhooks-test"},
+        "meta": {"instanceID": SAMPLE_INSTANCE_ID},
     }
-    return {"source_format": "json", "body": json.dumps(data).encode(), "data": data}
+    return {"content_type": JSON_CONTENT_TYPE, "body": json.dumps(data).encode(), "data": data}
 
 
 @dataclass(frozen=True)
@@ -74,22 +76,26 @@ def send_test(hook: Hook, form: Form, submission: Submission | None) -> TestResu
     """POST the hook's request once, built and sent as a delivery is. Nothing is recorded.
 
     The request is the engine's (webapp.delivery.request), with a test delivery
-    id and X-Formhooks-Test: true.
+    id, X-Formhooks-Test: true, and the event headers of the version sent (the
+    made-up sample is a creation).
     """
     if submission is not None:
         stored = {
-            "source_format": submission.source_format,
+            "content_type": submission.content_type,
             "body": submission.body,
             "data": submission.data,
         }
+        event = event_headers(submission.root_id, submission.root_instance_id)
     else:
         stored = _sample_submission()
+        event = event_headers(None, SAMPLE_INSTANCE_ID)
     try:
         request = build_request(
             HookSettings.of(hook, form.uid),
             **stored,
             delivery_id="test-" + secrets.token_hex(8),
             test=True,
+            extra_headers=event,
         )
     except PayloadError as exc:
         return TestResult(False, _("The body could not be built: %(error)s", error=str(exc)))

@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 from defusedxml import minidom
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 from sqlalchemy import and_, or_, select
 
 from webapp.admin.lookups import form_or_404, submission_or_404
 from webapp.admin.permissions import protect
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Hook, Submission, form_submission_counts, status_counts
+from webapp.models.submissions import version_counts, versions_of
 
 bp = Blueprint("submissions", __name__)
 protect(bp)
@@ -26,7 +27,8 @@ def index(form_uid: str):
     """Newest first, keyset-paginated on (created_at, id) like the logs."""
     form = form_or_404(form_uid)
     before = request.args.get("before", "")
-    stmt = select(Submission).where(Submission.form_id == form.id)
+    # One row per submission: the row it was created with (its versions are counted).
+    stmt = select(Submission).where(Submission.form_id == form.id, Submission.root_id.is_(None))
     if before.isdigit():
         anchor = db.session.get(Submission, int(before))
         if anchor is not None and anchor.form_id == form.id:
@@ -46,6 +48,7 @@ def index(form_uid: str):
         form=form,
         submissions=rows,
         deliveries=status_counts(DeliveryLog.submission_id, [s.id for s in rows]),
+        versions=version_counts([s.id for s in rows]),
         older=older,
         first_page=not before,
         total=total,
@@ -56,17 +59,37 @@ def index(form_uid: str):
 def detail(form_uid: str, submission_id: int):
     form = form_or_404(form_uid)
     submission = submission_or_404(form, submission_id)
+    if submission.root_id is not None:  # a later version: show its submission
+        return redirect(
+            url_for("submissions.detail", form_uid=form.uid, submission_id=submission.root_id)
+        )
+    versions = versions_of(submission.id)
+    numbers = {version.id: number for number, version in enumerate(versions, start=1)}
     logs = db.session.execute(
         select(DeliveryLog, Hook)
         .join(Hook, Hook.id == DeliveryLog.hook_id)
-        .where(DeliveryLog.submission_id == submission.id)
-        .order_by(Hook.name, Hook.id)
+        .where(DeliveryLog.submission_id.in_(list(numbers)))
+        .order_by(Hook.name, Hook.id, DeliveryLog.id)
     ).all()
     return render_template(
         "submissions/detail.html",
         form=form,
         submission=submission,
         logs=logs,
+        numbers=numbers,
+        versions=[
+            {
+                "number": numbers[version.id],
+                "version": version,
+                "changes": changes(versions[i - 1].current_data, version.current_data)
+                if i
+                else None,
+                "text": pretty(version.source_format, version.current_body, version.current_data),
+            }
+            for i, version in enumerate(versions)
+        ]
+        if len(versions) > 1
+        else [],
         original=pretty(submission.source_format, submission.body, submission.data),
         current=(
             pretty(submission.source_format, submission.current_body, submission.current_data)
@@ -74,6 +97,30 @@ def detail(form_uid: str, submission_id: int):
             else None
         ),
     )
+
+
+def changes(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
+    """(field path, value before, value after) for each field that differs, by path."""
+    old, new = _flatten(before), _flatten(after)
+    return [
+        (path, old.get(path), new.get(path))
+        for path in sorted(old.keys() | new.keys())
+        if old.get(path) != new.get(path)
+    ]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested objects as slash paths (KoboToolbox's flat keys stay as they are)."""
+    if not isinstance(value, dict):
+        return {prefix or "(value)": value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        path = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(item, dict) and item:
+            flat.update(_flatten(item, path))
+        else:
+            flat[path] = item
+    return flat
 
 
 def pretty(source_format: str, body: bytes, data: Any) -> str:

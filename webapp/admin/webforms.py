@@ -121,6 +121,7 @@ class HookForm(FlaskForm):
             example='{"source": "kobo", "data": %SUBMISSION%}',
         ),
     )
+    send_edits = BooleanField(_l("Also send edits"), default=False)
     email_notification = BooleanField(_l("Email a report when sending fails"), default=True)
     notification_emails = TextAreaField(
         _l("Also send the reports to"),

@@ -8,9 +8,14 @@ from flask import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from webapp.api.common import api_user, bp, get_form, invalid, json_body
+from webapp.api.common import api_user, bp, fail, get_form, invalid, json_body
 from webapp.api.pagination import paginate
-from webapp.api.serializers import form_json, forms_json, submission_json
+from webapp.api.serializers import (
+    form_json,
+    forms_json,
+    submission_detail_json,
+    submissions_json,
+)
 from webapp.extensions import db
 from webapp.models import Form, Submission
 
@@ -99,17 +104,31 @@ def form_delete(form_uid: str):
 
 @bp.get("/forms/<form_uid>/submissions")
 def submission_list(form_uid: str):
-    """The form's submissions, newest first (GET; POST here is the webhook)."""
+    """The form's submissions, newest first, one row each (its versions counted).
+
+    GET; POST here is the webhook.
+    """
     form = get_form(form_uid)
+    # One row per submission: the row it was created with (root_id NULL).
     query = (
         select(Submission)
-        .where(Submission.form_id == form.id)
+        .where(Submission.form_id == form.id, Submission.root_id.is_(None))
         .order_by(Submission.created_at.desc(), Submission.id.desc())
     )
     return paginate(
         query,
-        lambda rows: [submission_json(row[0]) for row in rows],
+        lambda rows: submissions_json([row[0] for row in rows]),
         count_query=select(func.count())
         .select_from(Submission)
-        .where(Submission.form_id == form.id),
+        .where(Submission.form_id == form.id, Submission.root_id.is_(None)),
     )
+
+
+@bp.get("/forms/<form_uid>/submissions/<int:submission_id>")
+def submission_detail(form_uid: str, submission_id: int):
+    """One submission with its versions (oldest first) and their data."""
+    form = get_form(form_uid)
+    submission = db.session.get(Submission, submission_id)
+    if submission is None or submission.form_id != form.id or submission.root_id is not None:
+        fail(404, f"No submission with id {submission_id} in form {form_uid!r}.")
+    return submission_detail_json(submission)

@@ -108,6 +108,13 @@ def _paths() -> dict[str, Schema]:
             ),
             "post": _ingest_operation(),
         },
+        FORM + "/submissions/{submission_id}": {
+            "parameters": [_path_param("form_uid"), _path_param("submission_id")],
+            "get": _op(
+                "Get a submission with each of its versions (edits), oldest first",
+                {"200": _json(_ref("SubmissionDetail"), "The submission.")},
+            ),
+        },
         FORM + "/hooks": {
             "parameters": [_path_param("form_uid")],
             "get": _op(
@@ -203,6 +210,10 @@ def _ingest_operation() -> Schema:
             "instance_id": {"type": "string"},
             "created": {"type": "boolean"},
             "deliveries": {"type": "integer"},
+            "edit_of": {
+                "type": "string",
+                "description": "The root instance id, when stored as a version of it.",
+            },
         },
     }
     return {
@@ -221,7 +232,11 @@ def _ingest_operation() -> Schema:
         },
         "responses": {
             "201": _json(result, "Created; one delivery per active hook."),
-            "200": _json(result, "A known instance id: an edit, stored, nothing sent."),
+            "200": _json(
+                result,
+                "An edit (deliveries: hooks with send_edits on), or a known instance id"
+                " posted again (nothing sent).",
+            ),
             "400": _json(_ref("Error"), "Malformed body."),
             "401": _json(_ref("Error"), "Missing or wrong ingest token."),
             "404": _json(_ref("Error"), "No such form."),
@@ -272,10 +287,33 @@ def _schemas() -> dict[str, Schema]:
                 "instance_id": _string(),
                 "source_format": _string(enum=["json", "xml"]),
                 "content_type": _string(),
-                "data": {"type": "object", "description": "As last received (after edits)."},
+                "root_instance_id": _string(description="Its first version's instance id."),
+                "versions": {"type": "integer", "description": "Versions received (edits + 1)."},
+                "data": {"type": "object", "description": "Of its latest version."},
                 "edit_count": {"type": "integer"},
                 "date_created": DATE,
                 "date_modified": DATE,
+            },
+        },
+        "SubmissionDetail": {
+            "type": "object",
+            "description": "A Submission's fields, with `versions` listing its versions.",
+            "properties": {
+                "versions": {"type": "array", "items": _ref("SubmissionVersion")},
+            },
+        },
+        "SubmissionVersion": {
+            "type": "object",
+            "properties": {
+                "number": {"type": "integer"},
+                "instance_id": _string(),
+                "deprecated_id": _string(nullable=True),
+                "source_format": _string(enum=["json", "xml"]),
+                "content_type": _string(),
+                "date_created": DATE,
+                "date_modified": DATE,
+                "edit_count": {"type": "integer"},
+                "data": {"type": "object"},
             },
         },
         "HookSettings": {
@@ -351,6 +389,10 @@ def _hook_properties(*, output: bool) -> dict[str, Schema]:
         "settings": _ref("HookSettings" if output else "HookSettingsInput"),
         "subset_fields": {"type": "array", "items": _string()},
         "payload_template": _string(nullable=True, description="JSON only; %SUBMISSION%."),
+        "send_edits": {
+            "type": "boolean",
+            "description": "Send edits (new versions) too; default false.",
+        },
         "email_notification": {"type": "boolean"},
         "notification_emails": {"type": "array", "items": _string(format="email")},
     }

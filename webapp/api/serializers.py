@@ -24,6 +24,7 @@ from webapp.models import (
     form_submission_counts,
     hook_status_counts,
 )
+from webapp.models.submissions import version_counts, versions_of
 
 
 def forms_json(forms: Sequence[Form]) -> list[dict[str, Any]]:
@@ -90,6 +91,7 @@ def _hook_json(hook: Hook, counts: dict[str, int]) -> dict[str, Any]:
         "settings": hook.settings_for_display(),
         "subset_fields": list(hook.subset_fields or []),
         "payload_template": hook.payload_template,
+        "send_edits": hook.send_edits,
         "email_notification": hook.email_notification,
         "notification_emails": list(hook.notification_emails or []),
         "success_count": counts["success"],
@@ -145,14 +147,61 @@ def _attempt_json(attempt: Attempt) -> dict[str, Any]:
 
 
 def submission_json(submission: Submission) -> dict[str, Any]:
-    """A stored submission, with its data as last received (after any edits)."""
-    return {
-        "id": submission.id,
-        "instance_id": submission.instance_id,
-        "source_format": submission.source_format,
-        "content_type": submission.current_content_type,
-        "data": submission.current_data,
-        "edit_count": submission.edit_count,
-        "date_created": isoformat(submission.created_at),
-        "date_modified": isoformat(submission.updated_at),
-    }
+    """A stored submission (its first version's row), with its data as last received."""
+    return submissions_json([submission])[0]
+
+
+def submissions_json(submissions: Sequence[Submission]) -> list[dict[str, Any]]:
+    """Submissions with their version counts and latest data (two queries for all).
+
+    `data` and `content_type` are those of the latest version, as last
+    received; `instance_id` is the submission's first (`root_instance_id`).
+    """
+    counts = version_counts([s.id for s in submissions])
+    edited = [s.id for s in submissions if counts[s.id] > 1]
+    latest: dict[int, Submission] = {}
+    if edited:
+        for version in db.session.scalars(
+            select(Submission)
+            .where(Submission.root_id.in_(edited), Submission.received.is_(True))
+            .order_by(Submission.position, Submission.id)
+        ):
+            latest[version.root_id] = version  # the last one in order wins
+    results = []
+    for submission in submissions:
+        last = latest.get(submission.id, submission)
+        results.append(
+            {
+                "id": submission.id,
+                "instance_id": submission.instance_id,
+                "root_instance_id": submission.root_instance_id,
+                "versions": counts[submission.id],
+                "source_format": last.source_format,
+                "content_type": last.current_content_type,
+                "data": last.current_data,
+                "edit_count": submission.edit_count,
+                "date_created": isoformat(submission.created_at),
+                "date_modified": isoformat(max(last.updated_at, submission.updated_at)),
+            }
+        )
+    return results
+
+
+def submission_detail_json(submission: Submission) -> dict[str, Any]:
+    """A submission with each of its versions, oldest first, and their data."""
+    data = submission_json(submission)
+    data["versions"] = [
+        {
+            "number": number,
+            "instance_id": version.instance_id,
+            "deprecated_id": version.deprecated_id,
+            "source_format": version.source_format,
+            "content_type": version.current_content_type,
+            "date_created": isoformat(version.created_at),
+            "date_modified": isoformat(version.updated_at),
+            "edit_count": version.edit_count,
+            "data": version.current_data,
+        }
+        for number, version in enumerate(versions_of(submission.id), start=1)
+    ]
+    return data

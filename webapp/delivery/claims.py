@@ -19,12 +19,13 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 
-from webapp.delivery.payloads import PayloadError
+from webapp.delivery.formats import PayloadError
 from webapp.delivery.queue import schedule_delivery
 from webapp.delivery.request import HookSettings, OutboundRequest, build_request
 from webapp.extensions import db
 from webapp.models import FAILED, PENDING, SUCCESS, Attempt, DeliveryLog, Form, Hook, Submission
 from webapp.models.base import UTCDateTime, utcnow
+from webapp.models.submissions import event_headers
 
 MESSAGE_LIMIT = 2000
 # A job may run a little before the time stored in the database (clocks of
@@ -237,27 +238,34 @@ def _open_attempts(
             sub.id: sub
             for sub in db.session.execute(
                 select(
-                    Submission.id, Submission.source_format, Submission.body, Submission.data
+                    Submission.id,
+                    Submission.content_type,
+                    Submission.body,
+                    Submission.data,
+                    Submission.root_id,
+                    Submission.root_instance_id,
                 ).where(Submission.id.in_({row.submission_id for row in rows}))
             )
         }
         if rows
         else {}
     )
-    built: list[tuple[Any, OutboundRequest | None, str | None]] = []
+    # (row, request, None) or (row, None, the PayloadError)
+    built: list[tuple[Any, OutboundRequest | None, PayloadError | None]] = []
     for row in rows:
         submission = bodies[row.submission_id]
         try:
             request = build_request(
                 hooks[row.hook_id],
-                source_format=submission.source_format,
+                content_type=submission.content_type,
                 body=submission.body,
                 data=submission.data,
                 delivery_id=row.uid,
+                extra_headers=event_headers(submission.root_id, submission.root_instance_id),
             )
             error = None
         except PayloadError as exc:
-            request, error = None, f"Could not build the payload: {exc}"
+            request, error = None, exc
         built.append((row, request, error))
     attempt_ids = (
         db.session.scalars(
@@ -273,8 +281,9 @@ def _open_attempts(
     prepared, broken = [], []
     for (row, request, error), attempt_id in zip(built, attempt_ids, strict=True):
         item = Prepared(row.id, row.uid, tries[row.id], row.hook_id, attempt_id, lease, request)
-        if error:
-            broken.append((item, Outcome(False, True, None, error)))
+        if error is not None:
+            message = f"Could not build the payload: {error}"
+            broken.append((item, Outcome(False, error.permanent, None, message)))
         else:
             prepared.append(item)
     return prepared, broken

@@ -3,35 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TypeVar
 
-from flask import Flask, has_app_context
-
-from webapp.extensions import db
+from webapp.tasks import run_in_app as _in_app
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-_app: Flask | None = None
-
-
-def _in_app(func: Callable[[], T]) -> T:
-    """Run `func` in an app context, and leave no session state behind."""
-    global _app
-    if has_app_context():
-        try:
-            return func()
-        finally:
-            db.session.remove()
-    if _app is None:
-        from webapp import create_app
-
-        _app = create_app()
-    with _app.app_context():
-        try:
-            return func()
-        finally:
-            db.session.remove()
 
 
 def deliver(log_id: int) -> bool:

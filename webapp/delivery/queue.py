@@ -17,6 +17,8 @@ from redis.exceptions import RedisError
 from rq import Queue
 from rq_scheduler import Scheduler
 
+from webapp import redis_client
+
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "formhooks"
@@ -27,9 +29,8 @@ FAILURE_TTL = 7 * 24 * 3600
 
 def init_app(app: Flask) -> None:
     """Create the Redis client (it connects lazily, on first use)."""
-    url = app.config["REDIS_URL"] or "redis://127.0.0.1:6379/0"
-    app.extensions["formhooks.redis"] = Redis.from_url(
-        url, socket_connect_timeout=2, socket_timeout=10, health_check_interval=30
+    app.extensions["formhooks.redis"] = redis_client.connect(
+        app.config["REDIS_URL"], app.config["REDIS_SSL_CERT_REQS"]
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from webapp.delivery.payloads import build_payload
+from webapp.delivery.formats import build_payload
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,12 @@ class PayloadSettings(Protocol):
 
 
 def build_body(
-    settings: PayloadSettings, form_uid: str, *, source_format: str, body: bytes, data: Any
+    settings: PayloadSettings, form_uid: str, *, content_type: str, body: bytes, data: Any
 ) -> tuple[bytes, str]:
-    """(body, Content-Type) for one submission, as stored; raises PayloadError."""
+    """(body, Content-Type) for one submission, as stored (``content_type`` is
+    the submission's own); raises formats.PayloadError."""
     return build_payload(
-        source_format=source_format,
+        content_type=content_type,
         body=body,
         data=data,
         form_uid=form_uid,
@@ -91,23 +92,23 @@ def build_body(
 def build_request(
     hook: HookSettings,
     *,
-    source_format: str,
+    content_type: str,
     body: bytes,
     data: Any,
     delivery_id: str,
     test: bool = False,
     extra_headers: Mapping[str, str] | None = None,
 ) -> OutboundRequest:
-    """The POST for one submission (as stored) to ``hook``; raises PayloadError.
+    """The POST for one submission (as stored) to ``hook``; raises formats.PayloadError.
 
     ``delivery_id`` goes in X-Formhooks-Delivery (the log's uid); ``test``
     adds X-Formhooks-Test: true; ``extra_headers`` are more of Formhooks' own
     (their names must be in headers.RESERVED, so no hook can forge them).
     """
-    payload, content_type = build_body(
-        hook, hook.form_uid, source_format=source_format, body=body, data=data
+    payload, payload_type = build_body(
+        hook, hook.form_uid, content_type=content_type, body=body, data=data
     )
-    headers = {"Content-Type": content_type, "X-Formhooks-Delivery": delivery_id}
+    headers = {"Content-Type": payload_type, "X-Formhooks-Delivery": delivery_id}
     if test:
         headers["X-Formhooks-Test"] = "true"
     headers.update(extra_headers or {})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, State
 
-from webapp.delivery.payloads import XMLInputError, parse_xml, xml_to_json
+from webapp.xforms import XMLInputError, parse_xml, xml_to_json
 
 JSON_TYPES = ("application/json",)
 XML_TYPES = ("application/xml", "text/xml")
@@ -28,7 +29,14 @@ MAX_INSTANCE_ID = 255
 MAX_JSON_DEPTH = 100  # as MAX_XML_DEPTH: no form nests this deep, and deeper trees
 # cannot be stored, converted or loaded again without risking recursion limits
 MAX_INT_DIGITS = 4300  # what Python converts (sys.get_int_max_str_digits())
-MAX_FORM_PARTS = 100  # an OpenRosa post: the instance and its attachments
+# An OpenRosa post: the instance and its attachments. Collect puts up to 101
+# attachments and an `*isIncomplete*` field in one post, Enketo any number.
+MAX_FORM_PARTS = 1000
+# A surrogate code point left alone (a JSON escape such as \ud800 without its
+# pair) is not a Unicode character: it cannot be stored as UTF-8 text, shown
+# or sent as valid UTF-8. Strict UTF-8 decoding already refuses raw ones.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SHOWN_KEY = 60  # the most of a key quoted in a message
 
 
 class IngestError(Exception):
@@ -100,7 +108,9 @@ def _parse_json(body: bytes) -> dict:
             400, f"The JSON body is not valid UTF-8 (at byte {exc.start + 1})."
         ) from None
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_object_without_duplicates
+        )
     except json.JSONDecodeError as exc:
         raise IngestError(
             400, f"Malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
@@ -120,10 +130,44 @@ def _parse_json(body: bytes) -> dict:
     return data
 
 
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused if a key occurs twice in it (at any depth: the
+    parser calls this for every object). json.loads would keep the last value
+    where a receiver may keep the first (e.g. meta/instanceID)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise IngestError(
+                    400, f"The JSON body has a duplicate key {_quoted(key)} in one object."
+                )
+            seen.add(key)
+    return obj
+
+
+def _quoted(key: str) -> str:
+    shown = key if len(key) <= _SHOWN_KEY else key[:_SHOWN_KEY] + "…"
+    return repr(shown)  # repr escapes what cannot be shown (control characters, surrogates)
+
+
+def _check_text(text: str, where: str) -> None:
+    if "\x00" in text:
+        raise IngestError(400, f"The JSON body contains a NUL character (\\u0000){where}.")
+    if not text.isascii() and (match := _SURROGATE.search(text)):
+        raise IngestError(
+            400,
+            f"The JSON body contains an unpaired surrogate (\\u{ord(match.group()):04x}){where},"
+            " which is not a character: send a surrogate pair or the character itself.",
+        )
+
+
 def _check_tree(data: Any) -> None:
-    """Refuse NUL characters (PostgreSQL cannot store them in text), numbers too
-    large for a float (1e400 parses as infinity, which JSON cannot hold) and deep
-    nesting. Iterative, so any tree json.loads built can be checked.
+    """Refuse NUL characters (PostgreSQL cannot store them in text), unpaired
+    surrogates (not Unicode: they cannot be stored, shown or sent as UTF-8),
+    numbers too large for a float (1e400 parses as infinity, which JSON cannot
+    hold) and deep nesting. Iterative, so any tree json.loads built can be
+    checked.
     """
     stack = [(data, 1)]
     while stack:
@@ -132,15 +176,12 @@ def _check_tree(data: Any) -> None:
             raise IngestError(400, _TOO_DEEP)
         if isinstance(item, dict):
             for key, value in item.items():
-                if "\x00" in key:
-                    raise IngestError(
-                        400, "The JSON body contains a NUL character (\\u0000) in a key."
-                    )
+                _check_text(key, " in a key")
                 stack.append((value, depth + 1))
         elif isinstance(item, list):
             stack.extend((value, depth + 1) for value in item)
-        elif isinstance(item, str) and "\x00" in item:
-            raise IngestError(400, "The JSON body contains a NUL character (\\u0000).")
+        elif isinstance(item, str):
+            _check_text(item, "")
         elif isinstance(item, float) and not math.isfinite(item):
             raise IngestError(400, "Malformed JSON: a number is too large (out of range).")
 

@@ -8,96 +8,66 @@ no round trips) Core statements in one transaction do the same.
 
 Either way the rows are committed before the logs go to the delivery feed,
 so a worker never looks for a row that is not there yet; if Redis cannot be
-reached, the logs stay due and the sweeper sends them. An edit (a known
-instance id) updates the stored data and sends nothing.
+reached, the logs stay due and the sweeper sends them. A post that names
+an earlier instance (an edit) or whose instance id is stored already goes
+to webapp.ingest.versions.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
-from enum import Enum
 
 from flask import current_app
-from sqlalchemy import and_, create_engine, event, insert, select, update
+from sqlalchemy import create_engine, event, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from webapp.crypto import token_digest, token_matches
+from webapp.crypto import token_digest
 from webapp.delivery import feed
 from webapp.extensions import db
+from webapp.ingest.identity import EditRefs
+from webapp.ingest.lookup import Refusal, StoreResult, check_form, find_form
 from webapp.ingest.parsing import ParsedSubmission
-from webapp.models import DeliveryLog, Form, Hook, Submission
-from webapp.models.base import new_uid, utcnow
+from webapp.ingest.versions import insert_logs, receive_version
+from webapp.models import Submission
+from webapp.models.base import utcnow
+
+__all__ = ["LOG_UID_SQL", "Refusal", "StoreResult", "check_form", "find_form", "receive"]
 
 
-class Refusal(Enum):
-    NO_FORM = "no form"
-    BAD_TOKEN = "bad token"  # noqa: S105 (a reason, not a secret)
-
-
-@dataclass(frozen=True)
-class IngestForm:
-    """What the webhook needs of a form."""
-
-    id: int
-    token_hash: str
-    active_hook_ids: tuple[int, ...]
-
-    def check_token(self, candidate: str) -> bool:
-        return token_matches(candidate, self.token_hash)
-
-
-@dataclass(frozen=True)
-class StoreResult:
-    submission_id: int
-    instance_id: str
-    created: bool
-    log_ids: tuple[int, ...] = ()  # the pending logs created (none for an edit)
-
-    @property
-    def deliveries(self) -> int:
-        return len(self.log_ids)
-
-
-def find_form(form_uid: str) -> IngestForm | None:
-    """The form with `form_uid` and its active hooks, in one query."""
-    rows = db.session.execute(
-        select(Form.id, Form.ingest_token_hash, Hook.id)
-        .outerjoin(Hook, and_(Hook.form_id == Form.id, Hook.active.is_(True)))
-        .where(Form.uid == form_uid)
-        .order_by(Hook.id)
-    ).all()
-    if not rows:
-        return None
-    hook_ids = tuple(row[2] for row in rows if row[2] is not None)
-    return IngestForm(rows[0][0], rows[0][1], hook_ids)
-
-
-def check_form(form_uid: str, token: str | None) -> Refusal | None:
-    """Why a request to `form_uid` with `token` is refused, if it is."""
-    form = find_form(form_uid)
-    if form is None:
-        return Refusal.NO_FORM
-    if token is None or not form.check_token(token):
-        return Refusal.BAD_TOKEN
-    return None
-
-
-def receive(form_uid: str, token: str, instance_id: str, parsed: ParsedSubmission):
+def receive(
+    form_uid: str,
+    token: str,
+    instance_id: str,
+    parsed: ParsedSubmission,
+    refs: EditRefs | None = None,
+):
     """Store a submission for `form_uid` if `token` is its ingest token.
 
-    Returns a StoreResult, or a Refusal (nothing stored). Database errors
-    propagate (the view answers 503).
+    `refs` are the earlier instances the post names (an edit). Returns a
+    StoreResult, or a Refusal (nothing stored). Database errors propagate
+    (the view answers 503).
     """
-    if db.engine.dialect.name == "postgresql":
+    refs = refs or EditRefs()
+    if refs:
+        result = _receive_linked(form_uid, token, instance_id, parsed, refs)
+    elif db.engine.dialect.name == "postgresql":
         result = _receive_postgresql(form_uid, token, instance_id, parsed)
     else:
         result = _receive_portable(form_uid, token, instance_id, parsed)
-    if isinstance(result, StoreResult) and result.created:
+    if isinstance(result, StoreResult) and result.log_ids:
         feed.push(result.log_ids)
     return result
+
+
+def _receive_linked(form_uid, token, instance_id, parsed, refs):
+    form = find_form(form_uid)
+    if form is None:
+        return Refusal.NO_FORM
+    if not form.check_token(token):
+        return Refusal.BAD_TOKEN
+    return receive_version(form, instance_id, parsed, refs)
 
 
 # --- PostgreSQL: one statement --------------------------------------------------------------
@@ -115,9 +85,9 @@ WITH f AS (
     SELECT id, ingest_token_hash = %(digest)s AS token_ok FROM forms WHERE uid = %(form_uid)s
 ), s AS (
     INSERT INTO submissions (form_id, instance_id, source_format, content_type, body, data,
-                             created_at, updated_at, edit_count)
+                             created_at, updated_at, edit_count, root_instance_id)
     SELECT id, %(instance_id)s, %(source_format)s, %(content_type)s, %(body)s, %(data)s::json,
-           %(now)s, %(now)s, 0
+           %(now)s, %(now)s, 0, %(instance_id)s
     FROM f WHERE token_ok
     ON CONFLICT ON CONSTRAINT uq_submissions_form_instance DO NOTHING
     RETURNING id, form_id
@@ -133,12 +103,22 @@ WITH f AS (
 SELECT (SELECT token_ok FROM f), (SELECT id FROM s), ARRAY(SELECT id FROM l ORDER BY id)
 """  # noqa: S608 - LOG_UID_SQL is a constant, not input
 
-_EDIT_SQL = """
-UPDATE submissions
-SET edited_body = %(body)s, edited_content_type = %(content_type)s,
-    edited_data = %(data)s::json, edit_count = edit_count + 1, updated_at = %(now)s
-WHERE form_id = (SELECT id FROM forms WHERE uid = %(form_uid)s) AND instance_id = %(instance_id)s
-RETURNING id
+# A re-post of a received version: another body replaces its stored data, the
+# same body changes nothing. No row: the id is a placeholder (or was deleted).
+_REPOST_SQL = """
+WITH t AS (
+    SELECT id, coalesce(root_id, id) AS submission_id, coalesce(edited_body, body) = %(body)s
+           AS same
+    FROM submissions
+    WHERE form_id = (SELECT id FROM forms WHERE uid = %(form_uid)s)
+      AND instance_id = %(instance_id)s AND received
+), u AS (
+    UPDATE submissions s
+    SET edited_body = %(body)s, edited_content_type = %(content_type)s,
+        edited_data = %(data)s::json, edit_count = s.edit_count + 1, updated_at = %(now)s
+    FROM t WHERE s.id = t.id AND NOT t.same
+)
+SELECT submission_id FROM t
 """
 
 
@@ -198,11 +178,13 @@ def _receive_postgresql(form_uid, token, instance_id, parsed):
                     return Refusal.BAD_TOKEN
                 if submission_id is not None:
                     return StoreResult(submission_id, instance_id, True, tuple(log_ids))
-                cursor.execute(_EDIT_SQL, params)
+                cursor.execute(_REPOST_SQL, params)
                 row = cursor.fetchone()
                 if row is not None:
                     return StoreResult(row[0], instance_id, False)
-                # The submission was deleted between the two statements: store it anew.
+                # A placeholder (this original arrived after its edit), or a
+                # submission deleted meanwhile: the versions' path does both.
+                break
         except psycopg.OperationalError:
             # A stale connection (the database restarted): drop the pool, try once more.
             connection.invalidate()
@@ -211,7 +193,10 @@ def _receive_postgresql(form_uid, token, instance_id, parsed):
                 raise
         finally:
             connection.close()
-    raise RuntimeError("the submission was deleted twice while being received")
+    form = find_form(form_uid)
+    if form is None:
+        return Refusal.NO_FORM
+    return receive_version(form, instance_id, parsed, EditRefs())
 
 
 # --- SQLite (and any other database): Core statements in one transaction ------------------
@@ -237,45 +222,14 @@ def _receive_portable(form_uid, token, instance_id, parsed):
                 created_at=now,
                 updated_at=now,
                 edit_count=0,
+                root_instance_id=instance_id,
             )
             .returning(Submission.id)
         )
     except IntegrityError:
+        # A known instance id: a re-post, or an original whose edit came first.
         db.session.rollback()
-        return _record_edit(form, instance_id, parsed)
-    log_ids: list[int] = []
-    if form.active_hook_ids:
-        rows = [
-            {
-                "uid": new_uid("hl"),
-                "hook_id": hook_id,
-                "submission_id": submission_id,
-                "status": "pending",
-                "tries": 0,
-                "message": "",
-                "date_created": now,
-                "date_modified": now,
-                "next_retry_at": now,
-            }
-            for hook_id in form.active_hook_ids
-        ]
-        log_ids = list(db.session.scalars(insert(DeliveryLog).returning(DeliveryLog.id), rows))
+        return receive_version(form, instance_id, parsed, EditRefs())
+    log_ids = insert_logs(form.active_hook_ids, submission_id, now)
     db.session.commit()
-    return StoreResult(submission_id, instance_id, True, tuple(log_ids))
-
-
-def _record_edit(form: IngestForm, instance_id: str, parsed: ParsedSubmission) -> StoreResult:
-    submission_id = db.session.scalar(
-        update(Submission)
-        .where(Submission.form_id == form.id, Submission.instance_id == instance_id)
-        .values(
-            edited_body=parsed.body,
-            edited_content_type=parsed.content_type,
-            edited_data=parsed.data,
-            edit_count=Submission.edit_count + 1,
-            updated_at=utcnow(),
-        )
-        .returning(Submission.id)
-    )
-    db.session.commit()
-    return StoreResult(submission_id, instance_id, False)
+    return StoreResult(submission_id, instance_id, True, log_ids)

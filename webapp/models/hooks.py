@@ -40,6 +40,8 @@ class Hook(db.Model):
     custom_headers_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
     subset_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
     payload_template: Mapped[str | None] = mapped_column(Text, default=None)
+    # Off: edits of a submission (new versions) are stored and not sent here.
+    send_edits: Mapped[bool] = mapped_column(Boolean, default=False)
     email_notification: Mapped[bool] = mapped_column(Boolean, default=True)
     notification_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

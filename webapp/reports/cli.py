@@ -1,4 +1,4 @@
-"""`flask --app webapp reports send` (SPEC §3)."""
+"""`flask --app webapp reports send` (docs/reports.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Send the failure digests that are due now: claim, send, mark (SPEC §6).
+"""Send the failure digests that are due now: claim, send, mark (docs/reports.md).
 
 `send_reports()` is the one function behind `flask reports send`, the
 periodic RQ job and the admin's "send the report now".

@@ -1,10 +1,22 @@
-"""The scheduler process and the periodic jobs, declared in one place.
+"""The periodic jobs and the scheduler process that keeps them, in one place.
 
-`flask --app webapp scheduler` (the Procfile's `scheduler`) registers the
-periodic jobs under stable ids derived from their definitions, cancels
-registered ones that are no longer declared, then runs rq-scheduler, which
-moves due jobs (retries and periodic jobs) to the queue every
-SCHEDULER_INTERVAL seconds (default 1 s, so a retry is late by at most ~1 s).
+Each area declares its periodic jobs with `declare_periodic(app, Periodic(...))`
+in its `init_app` (delivery: the sweeper; reports: the failure digests), so
+this module imports no area. `flask --app webapp scheduler` (the Procfile's
+`scheduler`) registers them in rq-scheduler under stable ids derived from
+their definitions, cancels registered ones that are no longer declared, then
+runs rq-scheduler, which moves due jobs (retries and periodic jobs) to the
+queue every SCHEDULER_INTERVAL seconds (default 1 s, so a retry is late by at
+most ~1 s).
+
+Cron strings are UTC (`FAILURE_REPORT_CRON`, see README "Configuration").
+rq-scheduler 0.14 computes a cron job's next run from the naive local
+`datetime.now()`, so on a machine whose TZ is Europe/Paris `0 8 * * *` would
+run at 08:00 Paris time, and at half past the hour on a +05:30 machine.
+Upstream fixes are open (rq/rq-scheduler#300, #307, #324); until one is
+released, `install_utc_cron()` replaces the one function rq-scheduler uses
+for this, both when `Scheduler.cron()` registers a job and when it
+reschedules it.
 """
 
 from __future__ import annotations
@@ -13,9 +25,11 @@ import hashlib
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
+import rq_scheduler.scheduler as rq_scheduler_module
+from croniter import croniter
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from redis.exceptions import RedisError
@@ -26,10 +40,13 @@ from webapp.models.base import utcnow
 
 log = logging.getLogger(__name__)
 PERIODIC_PREFIX = "fh-periodic-"
+_EXTENSION = "formhooks.periodic"
 
 
 @dataclass(frozen=True)
 class Periodic:
+    """A periodic RQ job: `func` (dotted path) every `interval` seconds, or at `cron` (UTC)."""
+
     name: str
     func: str
     interval: int | None = None  # seconds
@@ -37,25 +54,27 @@ class Periodic:
 
     @property
     def job_id(self) -> str:
+        """Stable while the definition is: a changed interval or cron is a new job."""
         definition = f"{self.func}|{self.interval}|{self.cron}"
         return (
             f"{PERIODIC_PREFIX}{self.name}-{hashlib.sha256(definition.encode()).hexdigest()[:10]}"
         )
 
 
+def declare_periodic(app: Flask, job: Periodic) -> None:
+    """Declare a periodic job of `app` (called from an area's `init_app`)."""
+    declared = app.extensions.setdefault(_EXTENSION, [])
+    if any(other.name == job.name for other in declared):
+        raise ValueError(f"periodic job {job.name!r} is declared twice")
+    declared.append(job)
+
+
 def periodic_jobs(app: Flask) -> list[Periodic]:
-    """Every periodic job, from the app's configuration."""
-    return [
-        Periodic("sweep", "webapp.delivery.jobs.sweep", interval=app.config["SWEEP_INTERVAL"]),
-        Periodic(
-            "failure-report",
-            "webapp.reports.jobs.send_due_reports",
-            cron=app.config["FAILURE_REPORT_CRON"],
-        ),
-    ]
+    """Every periodic job declared for `app`, in declaration order."""
+    return list(app.extensions.get(_EXTENSION, []))
 
 
-def register_periodic_jobs(app: Flask, scheduler) -> list[str]:
+def register_periodic_jobs(app: Flask, scheduler: Scheduler) -> list[str]:
     """Make rq-scheduler hold exactly the declared periodic jobs. Returns their ids."""
     declared = {job.job_id: job for job in periodic_jobs(app)}
     registered = {job.id for job in scheduler.get_jobs() if job.id.startswith(PERIODIC_PREFIX)}
@@ -78,6 +97,25 @@ def register_periodic_jobs(app: Flask, scheduler) -> list[str]:
             )
         log.info("Registered periodic job %s", job_id)
     return sorted(declared)
+
+
+def next_cron_time(cron: str, now: datetime | None = None) -> datetime:
+    """The first time strictly after `now` (aware; default: now) matching `cron` in UTC.
+
+    Returns an aware UTC datetime.
+    """
+    start = (now or utcnow()).astimezone(UTC)
+    return croniter(cron, start).get_next(datetime).astimezone(UTC)
+
+
+def _next_scheduled_time(cron_string: str, use_local_timezone: bool = False) -> datetime:
+    """rq-scheduler's `get_next_scheduled_time`, in UTC (Formhooks never asks for local)."""
+    return next_cron_time(cron_string)
+
+
+def install_utc_cron() -> None:
+    """Make rq-scheduler evaluate every cron string in UTC. Idempotent."""
+    rq_scheduler_module.get_next_scheduled_time = _next_scheduled_time
 
 
 class FormhooksScheduler(Scheduler):

@@ -1,0 +1,67 @@
+"""The real processes of a deployment, started from the Procfile's own lines.
+
+Each process runs its Procfile command as honcho runs it (through the shell,
+in its own session; scripts/procfile.py), so the e2e and fault tests test
+what `make run` and a platform run. Output goes to one log file per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import requests
+
+from scripts import procfile
+from tests.helpers import wait_until
+
+SERVICES = ("web", "worker", "scheduler")  # what the tests run: the Procfile's long-running lines
+
+
+class Stack:
+    """Procfile processes sharing one environment (`env`, with PORT for `web`)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.port = int(env["PORT"])
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str) -> None:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (kept open by the child)
+        self.processes[name] = procfile.start(name, self.env, stdout=log)
+        log.close()
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal the process's whole session (the shell and what it started), then reap it."""
+        process = self.processes.pop(name)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        process.wait(15)
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(self.base_url + "/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def start_all(self, *names: str) -> Stack:
+        """Start `names` (default: web, worker, scheduler); return once /healthz answers 200."""
+        for name in names or SERVICES:
+            self.start(name)
+        wait_until(self.healthy, 30, "the web process", self.logs)
+        return self
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.kill(name, signal.SIGTERM)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}"
+            for path in sorted(self.log_dir.glob("*.log"))
+        )
