@@ -10,7 +10,8 @@ measured in the same run as its baseline and given as a ratio. Prints a
 table; a full run (no --only, no --quick) writes it to docs/performance.md.
 Exits 1 if the soak run finds a broken invariant.
 
-Sections: ingest, deliveries, latency, retries, slow_hook, memory, pages, soak, slow_clients.
+Sections: ingest, deliveries, latency, retries, slow_hook, memory, pages, soak,
+slow_clients, attachments.
 """
 
 from __future__ import annotations
@@ -975,6 +976,123 @@ def slow_clients(quick: bool) -> None:
         env.close()
 
 
+def peak_kb(pid: int) -> int:
+    """The peak resident set (VmHWM) of a process, in KB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def attachments(quick: bool) -> None:
+    """Collect-style 5 MB posts (the instance and 3 photos), each a new submission."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seconds = 5 if quick else 10
+    print(f"attachments: 5 MB multipart posts with 3 photos, 8 at a time, {seconds} s", flush=True)
+    instance = (ROOT / "tests/fixtures/odk_instance.xml").read_bytes()
+    old_id = b"uuid:9d2e4c71-5b0a-4f3e-8c6d-2a1f7b9e0c35"
+    photos = [os.urandom(5 * 1024 * 1024 // 3 - 4096) for _ in range(3)]
+    boundary = uuid.uuid4().hex
+
+    def body() -> bytes:
+        parts = [
+            (
+                "xml_submission_file",
+                "submission.xml",
+                "text/xml",
+                instance.replace(old_id, f"uuid:{uuid.uuid4()}".encode()),
+            )
+        ]
+        parts += [(f"{n}.jpg", f"{n}.jpg", "image/jpeg", data) for n, data in enumerate(photos)]
+        out = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{file}"'
+            f"\r\nContent-Type: {kind}\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+            for name, file, kind, data in parts
+        )
+        return out + f"--{boundary}--\r\n".encode()
+
+    env = Env()
+    try:
+        url = env.endpoint()
+        form_uid, token, _ = env.form(url, url)
+        path = f"/api/v1/forms/{form_uid}/submissions"
+        headers = {
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Authorization": f"Bearer {token}",
+            "X-OpenRosa-Version": "1.0",
+        }
+        size = len(body())
+
+        def hammer(base: str) -> float:
+            deadline = time.monotonic() + seconds
+            session_count = 8
+
+            def client(_):
+                done = 0
+                with requests.Session() as session:
+                    while time.monotonic() < deadline:
+                        answer = session.post(base + path, data=body(), headers=headers, timeout=60)
+                        if answer.status_code != 201:
+                            raise RuntimeError(f"{answer.status_code}: {answer.text[:200]}")
+                        done += 1
+                return done
+
+            began = time.monotonic()
+            with ThreadPoolExecutor(session_count) as pool:
+                total = sum(pool.map(client, range(session_count)))
+            return total / (time.monotonic() - began)
+
+        ours_url = env.web()
+        gunicorn = env.processes[-1]
+        with psycopg.connect(env.env["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("CREATE TABLE floor_probe (id serial PRIMARY KEY, body bytea)")
+        floor_url = env.web(app="scripts.benchlib.floor_app:create_app()")
+        children = [
+            int(pid)
+            for pid in Path(f"/proc/{gunicorn.pid}/task/{gunicorn.pid}/children")
+            .read_text()
+            .split()
+        ]
+        requests.post(ours_url + path, data=body(), headers=headers, timeout=60)  # warm up
+        idle = max(rss_kb(pid) for pid in children)
+        ours = hammer(ours_url)
+        peak = max(peak_kb(pid) for pid in children)
+        floor = hammer(floor_url)
+        from sqlalchemy import func, select
+
+        from webapp.extensions import db
+        from webapp.models import Attachment
+
+        with env.app.app_context():
+            stored = db.session.scalar(select(func.count()).select_from(Attachment))
+        row(
+            f"ingest of a {size / 1e6:.1f} MB multipart with 3 photos, requests/s (8 clients)",
+            f"{ours:.1f}",
+            f"{floor:.1f}",
+            f"{ours / floor:.2f}x",
+            ">= 0.5x",
+            ours / floor >= 0.5,
+            f"({stored} files stored; baseline: the body stored by one INSERT, floor_app)",
+        )
+        growth = (peak - idle) / 1024
+        per_request = growth / 4  # gunicorn's 4 threads per worker
+        row(
+            "web worker peak memory during that run (vs idle)",
+            f"{peak / 1024:.0f} MB",
+            f"{idle / 1024:.0f} MB",
+            f"{peak / idle:.2f}x",
+            "growth <= 6x the body per thread",
+            per_request <= 6 * size / 2**20,
+            f"(+{growth:.0f} MB for 4 threads: {per_request:.0f} MB a post of"
+            f" {size / 2**20:.1f} MB)",
+        )
+    finally:
+        env.close()
+
+
 SECTIONS = {
     "ingest": ingest,
     "deliveries": deliveries,
@@ -985,6 +1103,7 @@ SECTIONS = {
     "pages": pages,
     "soak": soak,
     "slow_clients": slow_clients,
+    "attachments": attachments,
 }
 
 

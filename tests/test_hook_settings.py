@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.hook_settings import apply_hook_settings, clean_hook_settings
+from webapp.hook_settings import CLEARED, apply_hook_settings, clean_hook_settings, same_origin
 from webapp.models import Hook
 
 VALID = {
@@ -81,3 +81,43 @@ def test_switching_to_basic_auth_needs_credentials(ctx):
     apply_hook_settings(hook, clean_hook_settings({"name": "n", "endpoint": "https://e.org/"})[0])
     cleaned, errors = clean_hook_settings({"auth_level": "basic_auth"}, hook=hook)
     assert cleaned == {} and "password" in " ".join(errors["settings"])
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "same"),
+    [
+        ("https://crm.example.org/a", "https://CRM.example.org:443/b?x=1", True),
+        ("http://crm.example.org/a", "http://crm.example.org:80/b", True),
+        ("https://crm.example.org/a", "http://crm.example.org/a", False),
+        ("https://crm.example.org/a", "https://crm.example.org:8443/a", False),
+        ("https://crm.example.org/a", "https://crm.example.org.evil.example/a", False),
+        ("https://crm.example.org/a", "https://evil.example/a", False),
+    ],
+)
+def test_same_origin(old, new, same):
+    assert same_origin(old, new) is same
+
+
+def test_a_new_origin_needs_the_secrets_again(ctx):
+    hook = Hook(form_id=1)
+    apply_hook_settings(hook, clean_hook_settings(VALID)[0])
+    moved = {"endpoint": "https://evil.example/collect"}
+    cleaned, errors = clean_hook_settings(moved, hook=hook)
+    assert "enter the password again" in " ".join(errors["settings"])
+    # The password given again: the stored header value (not re-entered) is cleared.
+    again = {**moved, "settings": {"password": "new pass"}}
+    cleaned, errors = clean_hook_settings(again, hook=hook)
+    assert errors == {}
+    assert cleaned["custom_headers"] == {} and cleaned[CLEARED] == ["X-Api-Key"]
+    # A header sent with its kept value (blank in the panel, masked in the API) is cleared too;
+    # a new value is kept.
+    headers = {"X-Api-Key": "k", "X-Other": "typed"}
+    values = {**again, "settings": {"password": "new pass", "custom_headers": headers}}
+    cleaned, errors = clean_hook_settings(values, hook=hook, kept_headers={"X-Api-Key"})
+    assert cleaned["custom_headers"] == {"X-Other": "typed"}
+    # The same origin keeps everything.
+    same = {"endpoint": "https://crm.example.org/other/path"}
+    cleaned, errors = clean_hook_settings(same, hook=hook)
+    assert errors == {} and CLEARED not in cleaned and "custom_headers" not in cleaned
+    apply_hook_settings(hook, cleaned)
+    assert hook.password == "p@ss word!" and hook.custom_headers == {"X-Api-Key": "k"}

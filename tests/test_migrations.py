@@ -27,3 +27,47 @@ def test_migrated_schema_matches_the_models(ctx):
         context = MigrationContext.configure(connection, opts={"compare_type": False})
         differences = compare_metadata(context, db.metadata)
     assert differences == []
+
+
+def test_the_admin_sessions_migration_keeps_users_and_their_rows(tmp_path):
+    """0006 drops two users columns in place: on SQLite (foreign keys on) a batch
+    table copy fails on the forms' foreign key (and would cascade-delete API tokens)."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    from tests.helpers import SECRET_KEY
+    from webapp import create_app
+
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'm.sqlite3'}",
+            "SECRET_KEY": SECRET_KEY,
+            "FORMHOOKS_INSTANCE_PATH": str(tmp_path),
+        }
+    )
+    with app.app_context():
+        upgrade(revision="0006_attachments")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, email, password_hash, role, is_active, report_opt_in,"
+                    " failed_logins, date_joined) VALUES (1, 'a@example.org', 'x', 'admin', 1, 1,"
+                    " 3, '2026-01-01 00:00:00')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO forms (id, uid, name, owner_id, ingest_token_hash,"
+                    " ingest_token_encrypted, date_created, date_modified) VALUES (1, 'aX', 'F',"
+                    " 1, 'h', 'e', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+                )
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM forms")).scalar() == 1
+            assert conn.execute(text("SELECT email FROM users")).scalar() == "a@example.org"
+        downgrade(revision="0006_attachments")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT failed_logins FROM users")).scalar() == 0
+            assert conn.execute(text("SELECT count(*) FROM forms")).scalar() == 1
+        db.engine.dispose()

@@ -24,6 +24,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     from webapp.admin.i18n import init_i18n
     from webapp.admin.security import init_security
     from webapp.api import init_app as init_api
+    from webapp.attachments.views import init_app as init_attachments
     from webapp.config import load_config
     from webapp.crypto import SecretBox
     from webapp.delivery import init_app as init_delivery
@@ -69,6 +70,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     init_admin(app)
     tasks.init_app(app)  # the scheduler; delivery and reports declare periodic jobs
     init_delivery(app)
+    init_attachments(app)  # signed downloads and the panel's file route
     init_reports(app)
     cli.init_app(app)
     app.wsgi_app = BodyGuard(app.wsgi_app, app.config["BODY_READ_TIMEOUT"])

@@ -193,6 +193,8 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "FAILURE_REPORT_CRON": cron,
         "MAX_SUBMISSION_BYTES": _int(env, "MAX_SUBMISSION_BYTES", 10 * 1024 * 1024, minimum=1),
         "BODY_READ_TIMEOUT": _float(env, "BODY_READ_TIMEOUT", 30.0, minimum=0.1),
+        # How long a signed attachment link works (docs/attachments.md); a week by default.
+        "ATTACHMENT_URL_TTL": _int(env, "ATTACHMENT_URL_TTL", 7 * 24 * 3600, minimum=60),
         "WORKER_CONCURRENCY": _int(env, "WORKER_CONCURRENCY", os.cpu_count() or 1, minimum=1),
         "SCHEDULER_INTERVAL": _float(env, "SCHEDULER_INTERVAL", 1.0, minimum=0.05),
         "SWEEP_INTERVAL": _int(env, "SWEEP_INTERVAL", 30, minimum=1),

@@ -5,13 +5,17 @@ them, and as the admin forms produce them), checks every one, and returns
 either cleaned values or errors per field. `apply_hook_settings()` writes
 cleaned values to a Hook, encrypting secrets. Nothing is changed when there
 are errors.
+
+Stored secrets never follow the endpoint to another origin (scheme, host,
+port): see `_secrets_for_new_origin()`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -43,16 +47,24 @@ MAX_EMAILS = 20
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}\Z")
 
 Errors = dict[str, list[str]]
+#: Key of `cleaned` listing the header names whose stored values were dropped
+#: because the endpoint moved to another origin (not a Hook field: not applied).
+CLEARED = "cleared_headers"
 
 
 def clean_hook_settings(
-    values: Mapping[str, Any], *, hook: Hook | None = None
+    values: Mapping[str, Any],
+    *,
+    hook: Hook | None = None,
+    kept_headers: Collection[str] = (),
 ) -> tuple[dict[str, Any], Errors]:
     """Check `values`; returns (cleaned, errors).
 
     With `hook` (an update), absent fields keep the hook's value; without it
     (a creation), `name` and `endpoint` are required. `settings.password`
-    that is absent or empty keeps the stored password.
+    that is absent or empty keeps the stored password. `kept_headers` names
+    the headers of `settings.custom_headers` whose values the caller copied
+    from the stored ones (a blank field, a mask sent back), not typed anew.
     """
     errors: Errors = {}
     cleaned: dict[str, Any] = {}
@@ -141,7 +153,48 @@ def clean_hook_settings(
     if "notification_emails" in values:
         _clean_emails(values["notification_emails"], cleaned, error)
 
+    if hook is not None and "endpoint" in cleaned and not errors:
+        _secrets_for_new_origin(hook, auth_level, kept_headers, cleaned, error)
+
     return ({} if errors else cleaned), errors
+
+
+def same_origin(first: str, second: str) -> bool:
+    """Whether two http(s) URLs have the same scheme, host and port (default ports filled in)."""
+    a, b = urlsplit(first), urlsplit(second)
+    default = {"http": 80, "https": 443}
+    return (a.scheme.lower(), a.hostname, a.port or default.get(a.scheme.lower())) == (
+        b.scheme.lower(),
+        b.hostname,
+        b.port or default.get(b.scheme.lower()),
+    )
+
+
+def _secrets_for_new_origin(hook, auth_level, kept_headers, cleaned, error) -> None:
+    """When the endpoint moves to another origin, stored secrets must be typed again.
+
+    Else whoever may edit a hook could send its password and header values
+    to a host of their choosing. Basic auth needs the password in the same
+    change (an error otherwise); header values not typed anew are dropped
+    and listed under CLEARED; an unused stored password is deleted.
+    """
+    if same_origin(hook.endpoint, cleaned["endpoint"]):
+        return
+    if not cleaned.get("password"):
+        if auth_level == "basic_auth":
+            error("settings", "The endpoint is on another host: enter the password again.")
+            return
+        if hook.password_encrypted:
+            cleaned["password"] = ""
+    if "custom_headers" in cleaned:
+        headers, kept = cleaned["custom_headers"], set(kept_headers)
+    else:
+        headers = hook.custom_headers
+        kept = set(headers)
+    cleared = [name for name in headers if name in kept]
+    if cleared:
+        cleaned["custom_headers"] = {n: v for n, v in headers.items() if n not in kept}
+        cleaned[CLEARED] = cleared
 
 
 def _clean_settings(settings, auth_level, hook, cleaned, error) -> None:
@@ -239,6 +292,8 @@ def _clean_emails(emails, cleaned, error) -> None:
 def apply_hook_settings(hook: Hook, cleaned: Mapping[str, Any]) -> None:
     """Write cleaned values (from clean_hook_settings) to `hook`."""
     for field, value in cleaned.items():
+        if field == CLEARED:
+            continue
         if field == "password":
             hook.password = value
         elif field == "custom_headers":

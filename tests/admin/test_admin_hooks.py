@@ -157,6 +157,7 @@ def test_blank_password_and_header_values_keep_the_saved_ones(app, editor, make)
     form_uid, _ = make.form()
     uid = make.hook(
         form_uid,
+        endpoint="https://crm.example.org/hook",  # the same origin as the new endpoint
         auth_level="basic_auth",
         username="crm",
         password="old-password",
@@ -340,3 +341,40 @@ def test_empty_state_invites_to_add_a_hook(editor, make):
     form_uid, _ = make.form()
     page = editor.get(f"/forms/{form_uid}/hooks").text
     assert "No REST service yet" in page and f"/forms/{form_uid}/hooks/new" in page
+
+
+def test_moving_the_endpoint_to_another_host_needs_the_secrets_again(app, editor, make):
+    form_uid, _ = make.form()
+    uid = make.hook(
+        form_uid,
+        endpoint="https://crm.example.org/hook",
+        auth_level="basic_auth",
+        username="crm",
+        password="old-password",
+        custom_headers={"X-Api-Key": "old-key"},
+    )
+    page = editor.get(f"/forms/{form_uid}/hooks/{uid}").text
+    assert "another host" in page  # the note next to the endpoint
+    kept_header = {
+        "custom_headers-0-name": "X-Api-Key",
+        "custom_headers-0-value": "",
+        "custom_headers-0-original": "X-Api-Key",
+    }
+    moved = {"endpoint": "https://evil.example/collect", "auth_level": "basic_auth"}
+    response = editor.post(
+        f"/forms/{form_uid}/hooks/{uid}", hook_data(username="crm", **moved, **kept_header)
+    )
+    assert response.status_code == 400
+    assert "enter the password again" in field_errors(response.text, "auth")
+    assert the_hook(app, uid).endpoint == "https://crm.example.org/hook"  # nothing changed
+    # With the password typed again, the header value not typed again is cleared, and said so.
+    response = editor.post(
+        f"/forms/{form_uid}/hooks/{uid}",
+        hook_data(username="crm", password="new-password", **moved, **kept_header),
+    )
+    assert response.status_code == 302, response.text
+    hook = the_hook(app, uid)
+    assert hook.endpoint == "https://evil.example/collect" and hook.password == "new-password"
+    assert hook.custom_headers == {}
+    page = editor.get(response.headers["Location"]).text
+    assert "X-Api-Key" in page and "cleared" in page

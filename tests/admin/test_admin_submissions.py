@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from tests.admin.admin_support import add_logs, post_submission
-from tests.helpers import fixture_bytes
+from tests.helpers import add_big_submissions, fixture_bytes, peak_memory
 from webapp.admin.submissions import PAGE_SIZE
 from webapp.extensions import db
 from webapp.models import Submission
@@ -72,3 +72,30 @@ def test_a_submission_of_another_form_is_not_found(app, client, editor, make):
     with app.app_context():
         assert db.session.get(Submission, answer["id"]) is not None
         assert db.session.scalar(select(Submission.instance_id)) == "uuid:one"
+
+
+def test_the_list_does_not_load_bodies(app, editor, make):
+    """10 bodies of 9 MB: the page's memory stays far below one body's size."""
+    uid, _ = make.form()
+    ids = add_big_submissions(app, uid)
+    response, peak = peak_memory(lambda: editor.get(f"/forms/{uid}/submissions"))
+    assert response.status_code == 200
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    assert len(re.findall(r'href="/forms/[^/]+/submissions/(\d+)"', response.text)) == len(ids)
+    assert "9.4 MB" in response.text  # the size, computed by the database
+    assert "{&#34;n&#34;: 0, &#34;blob&#34;: &#34;xxx" in response.text  # an excerpt
+
+
+def test_the_list_shows_the_latest_versions_size_and_excerpt(client, editor, make):
+    uid, token = make.form()
+    post_submission(client, uid, token, {"v": "first-body", "meta": {"instanceID": "uuid:x1"}})
+    edit = {
+        "v": "edited-body " + "y" * 3000,
+        "meta": {"instanceID": "uuid:x2", "deprecatedID": "uuid:x1"},
+    }
+    post_submission(client, uid, token, edit)
+    listing = editor.get(f"/forms/{uid}/submissions").text
+    assert len(re.findall(r'href="/forms/[^/]+/submissions/(\d+)"', listing)) == 1
+    assert "2 versions" in listing
+    assert "edited-body" in listing and "first-body" not in listing
+    assert "3.1 kB" in listing  # the edit's size, computed by the database

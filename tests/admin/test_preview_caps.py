@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import tracemalloc
 
-from tests.admin.conftest import post_submission
+from tests.admin.admin_support import post_submission
 from webapp.delivery.wrapper import MAX_WRAPPED_BYTES, PLACEHOLDER
 
 

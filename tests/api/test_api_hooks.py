@@ -260,3 +260,40 @@ def test_log_detail_and_retry_rules(app, api, logs_setup):
     other = api.post(hook_path.rsplit("/", 1)[0], json={"name": "Other", "endpoint": ENDPOINT}).json
     other_logs = other["logs_url"].removeprefix("http://localhost")
     assert api.get(f"{other_logs}/{failed['uid']}").status_code == 404
+
+
+def test_moving_the_endpoint_to_another_host_clears_the_secrets(app, api, form_uid):
+    response = api.post(
+        hooks_path(form_uid),
+        json={
+            "name": "CRM",
+            "endpoint": "https://crm.example.org/hook",
+            "auth_level": "basic_auth",
+            "settings": {
+                "username": "crm",
+                "password": "first-Secret-pw",
+                "custom_headers": {"X-Api-Key": "abcdef-Key-123", "X-Other": "other-1"},
+            },
+        },
+    )
+    assert response.status_code == 201, response.json
+    path = response.json["url"].removeprefix("http://localhost")
+    moved = {"endpoint": "https://evil.example:8443/collect"}
+    response = api.patch(path, json=moved)
+    assert response.status_code == 400
+    assert "enter the password again" in " ".join(response.json["errors"]["settings"])
+    assert stored(app, response_uid := path.rsplit("/", 1)[1])[0] == "first-Secret-pw"
+    # Sent back masked, as read: a kept value, cleared; a new value stays.
+    headers = {"X-Api-Key": api.get(path).json["settings"]["custom_headers"]["X-Api-Key"]}
+    headers["X-Other"] = "typed-again"
+    response = api.patch(
+        path, json={**moved, "settings": {"password": "second-pw", "custom_headers": headers}}
+    )
+    assert response.status_code == 200, response.json
+    assert stored(app, response_uid)[:2] == ("second-pw", {"X-Other": "typed-again"})
+    # Headers not sent at all are cleared too.
+    response = api.patch(
+        path, json={"endpoint": "https://crm.example.org/", "settings": {"password": "third-pw"}}
+    )
+    assert response.status_code == 200, response.json
+    assert stored(app, response_uid)[:2] == ("third-pw", {})

@@ -321,10 +321,18 @@ def test_json_clients_keep_their_answers(app, client, make):
     )
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json["created"] is False and "X-OpenRosa-Version" not in again.headers
-    # A multipart post without X-OpenRosa-Version (a script) keeps JSON answers too.
+    # A multipart post is OpenRosa's submission format: answered as OpenRosa
+    # even without X-OpenRosa-Version (docs/openrosa.md).
     data = {"xml_submission_file": (io.BytesIO(INSTANCE), "s.xml", "text/xml")}
     response = client.post(webhook(form_uid), data=data, headers=bearer)
-    assert response.status_code == 201 and response.json["instance_id"] == INSTANCE_ID
+    assert response.status_code == 201 and response.headers["X-OpenRosa-Version"] == "1.0"
+    assert "received" in assert_openrosa_answer(response.headers, response.get_data())
+    # ... unless the script asks for JSON.
+    data = {"xml_submission_file": (io.BytesIO(INSTANCE), "s.xml", "text/xml")}
+    again = client.post(
+        webhook(form_uid), data=data, headers={**bearer, "Accept": "application/json"}
+    )
+    assert again.status_code == 200 and again.json["created"] is False
     assert client.post(webhook(form_uid), data=body, content_type="application/json").json
 
 

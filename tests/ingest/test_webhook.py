@@ -130,10 +130,13 @@ def test_openrosa_multipart(app, client, make):
         },
         content_type="multipart/form-data",
     )
-    assert response.status_code == 201, response.json
-    assert response.json["instance_id"] == "uuid:9d2e4c71-5b0a-4f3e-8c6d-2a1f7b9e0c35"
+    # A multipart post is answered as OpenRosa (docs/openrosa.md).
+    assert response.status_code == 201, response.get_data()
+    assert response.headers["X-OpenRosa-Version"] == "1.0"
+    assert response.mimetype == "text/xml"
     with app.app_context():
         stored = db.session.scalar(select(Submission))
+        assert stored.instance_id == "uuid:9d2e4c71-5b0a-4f3e-8c6d-2a1f7b9e0c35"
         assert stored.body == body
         assert stored.content_type == "application/xml"
 
@@ -170,7 +173,8 @@ def test_bad_bodies_are_refused_and_store_nothing(app, client, make, case):
     _, content_type, body, status, message = case
     form_uid, token = make.form()
     make.hook(form_uid)
-    headers = {"Authorization": f"Bearer {token}"}
+    # JSON answers: a multipart post asks for them (docs/openrosa.md).
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     if content_type:
         headers["Content-Type"] = content_type
     response = client.post(url(form_uid), data=body, headers=headers)

@@ -113,7 +113,12 @@ class Target:
         **kwargs,
     ):
         """Post `body`; `expected` is what must be stored if it is accepted (default: body)."""
-        all_headers = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+        # A script's post: JSON answers, multipart included (docs/openrosa.md).
+        all_headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Accept": "application/json",
+            **(headers or {}),
+        }
         if content_type is not None:
             all_headers["Content-Type"] = content_type
         before = self.counts()

@@ -1,12 +1,13 @@
 """Log in, log out and choose the language.
 
-Logging in is throttled per account: after MAX_FAILED_LOGINS wrong passwords
-in a row the account is locked for LOCK_DURATION, whatever is typed.
+Logging in is throttled by client address and account together
+(webapp.admin.throttle): a stranger's failures never lock the owner out from
+another address. Unknown and known emails get the same answers, after the
+same work (a password hash is checked either way).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -15,8 +16,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.admin import throttle
 from webapp.admin.i18n import SESSION_KEY
-from webapp.admin.sessions import start_session
+from webapp.admin.sessions import end_session, start_session
 from webapp.admin.webforms import LanguageForm, LoginForm
 from webapp.extensions import db
 from webapp.models import User
@@ -24,19 +26,22 @@ from webapp.models.base import utcnow
 
 bp = Blueprint("auth", __name__)
 
-MAX_FAILED_LOGINS = 5
-LOCK_DURATION = timedelta(minutes=15)
-# Checked when the email is unknown, so both cases take as long.
+# Checked when the email is unknown (or the account inactive), so every case takes as long.
 _DUMMY_HASH = generate_password_hash("formhooks-timing-equaliser")
 
 
 def safe_next(target: str | None) -> str:
-    """`target` if it is a path on this site, else the dashboard."""
+    """`target` if it is a path on this site, else the dashboard.
+
+    Control characters (CR, LF, tab...) are refused: they have no place in a
+    path and would break the Location header.
+    """
     if (
         target
         and target.startswith("/")
         and not target.startswith("//")
         and "\\" not in target
+        and target.isprintable()
         and not urlsplit(target).netloc
     ):
         return target
@@ -51,55 +56,52 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        user, problem = _authenticate(form.email.data, form.password.data)
+        user, status = _authenticate(form.email.data, form.password.data)
         if user is not None:
             _remember_language(user)
             start_session(user)
             flash(_("Welcome, %(email)s.", email=user.email), "success")
             return redirect(safe_next(request.args.get("next")))
-        flash(problem, "error")
-        status = 429 if problem == _locked_message() else 400
+        if status == 429:
+            flash(_throttled_message(), "error")
+        else:
+            flash(_("Wrong email or password."), "error")
     elif request.method == "POST":
         status = 400
     return render_template("auth/login.html", form=form), status
 
 
-def _locked_message() -> str:
+def _throttled_message() -> str:
     return _(
-        "Too many failed attempts: this account is locked for %(minutes)d minutes. "
-        "Try again later, or ask an administrator to reset your password.",
-        minutes=int(LOCK_DURATION.total_seconds() // 60),
+        "Too many failed attempts: try again in %(minutes)d minutes, "
+        "or ask an administrator to reset your password.",
+        minutes=int(throttle.LOCK_DURATION.total_seconds() // 60),
     )
 
 
-def _authenticate(email: str, password: str) -> tuple[User | None, str]:
-    """The user if the password is right; else None and what to tell them."""
-    wrong = _("Wrong email or password.")
-    user = User.by_email(email)
-    if user is None:
-        check_password_hash(_DUMMY_HASH, password)
-        return None, wrong
+def _client_address() -> str:
+    return (request.remote_addr or "unknown")[:64]
+
+
+def _authenticate(email: str, password: str) -> tuple[User | None, int]:
+    """The user if the password is right, else None and the status to answer (400, 429).
+
+    The same steps run for unknown, inactive and known emails alike.
+    """
+    address, account = _client_address(), User.normalize_email(email)
     now = utcnow()
-    if user.locked_until is not None and user.locked_until > now:
-        return None, _locked_message()
-    if user.is_active and user.check_password(password):
-        user.failed_logins, user.locked_until, user.last_login = 0, None, now
+    if throttle.is_blocked(address, account, now):
+        return None, 429
+    user = User.by_email(account)
+    stored_hash = user.password_hash if user is not None else _DUMMY_HASH
+    right = check_password_hash(stored_hash, password)
+    if user is not None and user.is_active and right:
+        throttle.record_success(address, account)
+        user.last_login = now
         db.session.commit()
-        return user, ""
-    _count_failure(user, now)
-    if user.locked_until is not None and user.locked_until > now:
-        return None, _locked_message()
-    return None, wrong
-
-
-def _count_failure(user: User, now) -> None:
-    user.failed_logins = User.failed_logins + 1  # atomic in SQL: parallel tries all count
-    db.session.flush()
-    db.session.refresh(user)
-    if user.failed_logins >= MAX_FAILED_LOGINS:
-        user.failed_logins = 0
-        user.locked_until = now + LOCK_DURATION
-    db.session.commit()
+        return user, 200
+    blocked = throttle.record_failure(address, account, now)
+    return None, 429 if blocked else 400
 
 
 def _remember_language(user: User) -> None:
@@ -116,6 +118,7 @@ def logout():
     language = session.get(SESSION_KEY)
     if current_user.is_authenticated:
         language = current_user.language or language
+    end_session()
     logout_user()
     session.clear()
     if language:

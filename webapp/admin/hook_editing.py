@@ -99,6 +99,19 @@ def posted_values(webform: HookForm, hook: Hook | None) -> tuple[dict[str, Any],
     return values, ({"headers": header_errors} if header_errors else {})
 
 
+def kept_headers(webform: HookForm, hook: Hook | None) -> set[str]:
+    """Names of the posted headers whose value is the stored one (left blank), not typed anew.
+
+    clean_hook_settings() drops those values when the endpoint moves to another origin.
+    """
+    stored = hook.custom_headers if hook is not None else {}
+    return {
+        (row.form.name.data or "").strip()
+        for row in webform.custom_headers
+        if not row.form.value.data and (row.form.original.data or "") in stored
+    }
+
+
 def _posted_headers(webform: HookForm, hook: Hook | None) -> tuple[dict[str, str], list[str]]:
     stored = hook.custom_headers if hook is not None else {}
     headers: dict[str, str] = {}

@@ -13,6 +13,7 @@ from webapp.admin import queries
 from webapp.admin.hook_editing import (
     add_blank_header_rows,
     fill_form,
+    kept_headers,
     posted_values,
     route_errors,
 )
@@ -22,7 +23,7 @@ from webapp.admin.previews import preview, send_test
 from webapp.admin.webforms import ConfirmForm, HookForm
 from webapp.delivery.retries import resume_paused
 from webapp.extensions import db
-from webapp.hook_settings import apply_hook_settings, clean_hook_settings
+from webapp.hook_settings import CLEARED, apply_hook_settings, clean_hook_settings
 from webapp.models import Form, Hook
 
 bp = Blueprint("hooks", __name__)
@@ -69,7 +70,9 @@ def _edit_page(form: Form, hook: Hook | None):
             errors["form"] = [_("Some fields need your attention.")]
         else:
             values, errors = posted_values(webform, hook)
-            cleaned, setting_errors = clean_hook_settings(values, hook=hook)
+            cleaned, setting_errors = clean_hook_settings(
+                values, hook=hook, kept_headers=kept_headers(webform, hook)
+            )
             for slot, messages in route_errors(setting_errors).items():
                 errors.setdefault(slot, []).extend(messages)
             if not errors and request.form.get("action") != "preview":
@@ -120,6 +123,15 @@ def _save(form: Form, hook: Hook | None, cleaned: dict):
         )
     else:
         flash(_("REST service “%(name)s” saved.", name=hook.name), "success")
+        if cleaned.get(CLEARED):
+            flash(
+                _(
+                    "The endpoint moved to another host: the values of these headers were "
+                    "cleared, enter them again if it needs them: %(names)s.",
+                    names=", ".join(cleaned[CLEARED]),
+                ),
+                "warning",
+            )
         if hook.active and not was_active:
             _resume(hook)
     return redirect(url_for("hooks.edit", form_uid=form.uid, hook_uid=hook.uid))

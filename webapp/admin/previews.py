@@ -9,6 +9,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from webapp.attachments.listing import files_of
 from webapp.delivery.formats import JSON_CONTENT_TYPE, PayloadError
 from webapp.delivery.request import HookSettings, PayloadSettings, build_body, build_request
 from webapp.delivery.results import DeliveryError
@@ -42,6 +43,7 @@ def build_for(settings: PayloadSettings, form: Form, submission: Submission) -> 
         content_type=submission.content_type,
         body=submission.body,
         data=submission.data,
+        files=files_of([submission.id]).get(submission.id),
     )
 
 
@@ -84,6 +86,7 @@ def send_test(hook: Hook, form: Form, submission: Submission | None) -> TestResu
             "content_type": submission.content_type,
             "body": submission.body,
             "data": submission.data,
+            "files": files_of([submission.id]).get(submission.id),
         }
         event = event_headers(submission.root_id, submission.root_instance_id)
     else:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from webapp.admin.i18n import SESSION_KEY
 from webapp.admin.permissions import protect
-from webapp.admin.sessions import refresh_fingerprint
+from webapp.admin.sessions import end_other_sessions, refresh_fingerprint
 from webapp.admin.webforms import (
     PasswordChangeForm,
     PreferencesForm,
@@ -85,6 +85,7 @@ def _password(form: PasswordChangeForm):
         return None
     current_user.set_password(form.new_password.data)
     db.session.commit()
+    end_other_sessions(current_user)
     refresh_fingerprint(current_user)
     flash(
         _("Your password is changed. Other devices logged in with the old one are logged out."),

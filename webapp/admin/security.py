@@ -1,4 +1,4 @@
-"""Security headers and session lifetime for the whole app (issue 8).
+"""Security headers and session lifetime for the whole app (docs/security.md).
 
 The Content-Security-Policy allows no inline script, no inline event
 handler and no inline style: every script is a file under static/, and SVG

@@ -29,6 +29,7 @@ FIXED = (
     N_("The URL needs a host name, e.g. https://example.org/hook."),
     N_("The port must be a number between 1 and 65535."),
     N_("Basic auth needs a username and a password."),
+    N_("The endpoint is on another host: enter the password again."),
     N_("Basic auth needs a username."),
     N_("The username must be text of at most 255 characters, without ':'."),
     N_("A custom wrapper can only be used with the JSON format."),

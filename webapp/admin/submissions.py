@@ -11,26 +11,52 @@ from sqlalchemy import and_, or_, select
 
 from webapp.admin.lookups import form_or_404, submission_or_404
 from webapp.admin.permissions import protect
+from webapp.attachments.listing import rows_of
+from webapp.attachments.views import INLINE_TYPES
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Hook, Submission, form_submission_counts, status_counts
-from webapp.models.submissions import version_counts, versions_of
+from webapp.models.submissions import (
+    current_body_excerpt,
+    current_body_size,
+    latest_version,
+    summary_only,
+    version_counts,
+    versions_of,
+)
 
 bp = Blueprint("submissions", __name__)
 protect(bp)
 
 PAGE_SIZE = 50
 SHOWN_BYTES = 500_000
+#: The list shows this many bytes of each body; the database cuts them.
+EXCERPT_BYTES = 120
 
 
 @bp.get("/forms/<form_uid>/submissions")
 def index(form_uid: str):
-    """Newest first, keyset-paginated on (created_at, id) like the logs."""
+    """Newest first, keyset-paginated on (created_at, id) like the logs.
+
+    No body is read: each row has its size and first bytes, computed by the
+    database, so the page's memory does not grow with body sizes.
+    """
     form = form_or_404(form_uid)
     before = request.args.get("before", "")
-    # One row per submission: the row it was created with (its versions are counted).
-    stmt = select(Submission).where(Submission.form_id == form.id, Submission.root_id.is_(None))
+    # One row per submission: the row it was created with (its versions are
+    # counted); size and excerpt are its latest version's.
+    latest, is_latest = latest_version()
+    stmt = (
+        select(
+            Submission,
+            current_body_size(latest),
+            current_body_excerpt(EXCERPT_BYTES, latest),
+        )
+        .options(summary_only())
+        .join(latest, is_latest)
+        .where(Submission.form_id == form.id, Submission.root_id.is_(None))
+    )
     if before.isdigit():
-        anchor = db.session.get(Submission, int(before))
+        anchor = db.session.get(Submission, int(before), options=[summary_only()])
         if anchor is not None and anchor.form_id == form.id:
             stmt = stmt.where(
                 or_(
@@ -39,16 +65,19 @@ def index(form_uid: str):
                 )
             )
     stmt = stmt.order_by(Submission.created_at.desc(), Submission.id.desc()).limit(PAGE_SIZE + 1)
-    rows = list(db.session.scalars(stmt))
-    older = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
-    rows = rows[:PAGE_SIZE]
+    rows = db.session.execute(stmt).all()
+    older = rows[PAGE_SIZE - 1][0].id if len(rows) > PAGE_SIZE else None
+    rows = [
+        (submission, size or 0, excerpt_text(excerpt, size or 0))
+        for submission, size, excerpt in rows[:PAGE_SIZE]
+    ]
     total = form_submission_counts([form.id])[form.id]
     return render_template(
         "submissions/index.html",
         form=form,
         submissions=rows,
-        deliveries=status_counts(DeliveryLog.submission_id, [s.id for s in rows]),
-        versions=version_counts([s.id for s in rows]),
+        deliveries=status_counts(DeliveryLog.submission_id, [s.id for s, _, _ in rows]),
+        versions=version_counts([s.id for s, _, _ in rows]),
         older=older,
         first_page=not before,
         total=total,
@@ -90,6 +119,8 @@ def detail(form_uid: str, submission_id: int):
         ]
         if len(versions) > 1
         else [],
+        files=rows_of(numbers),  # each version's files (docs/attachments.md)
+        inline_types=INLINE_TYPES,
         original=pretty(submission.source_format, submission.body, submission.data),
         current=(
             pretty(submission.source_format, submission.current_body, submission.current_data)
@@ -97,6 +128,12 @@ def detail(form_uid: str, submission_id: int):
             else None
         ),
     )
+
+
+def excerpt_text(excerpt: bytes | None, size: int) -> str:
+    """The first bytes of a body for a list: decoded, on one line, "…" when cut."""
+    text = " ".join(bytes(excerpt or b"").decode("utf-8", errors="ignore").split())
+    return text + "…" if size > EXCERPT_BYTES else text
 
 
 def changes(before: Any, after: Any) -> list[tuple[str, Any, Any]]:

@@ -7,8 +7,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from webapp.admin import throttle
 from webapp.admin.permissions import protect
-from webapp.admin.sessions import refresh_fingerprint
+from webapp.admin.sessions import end_other_sessions, refresh_fingerprint
 from webapp.admin.webforms import UserCreateForm, UserEditForm
 from webapp.extensions import db
 from webapp.models import User
@@ -93,9 +94,11 @@ def _apply(user: User, webform: UserEditForm) -> None:
     messages = [_("Account %(email)s saved.", email=user.email)]
     if webform.new_password.data:
         user.set_password(webform.new_password.data)
-        user.failed_logins, user.locked_until = 0, None
+        throttle.forget_account(user.email)
         messages.append(_("The new password works now; the old one no longer does."))
     db.session.commit()
+    if webform.new_password.data:
+        end_other_sessions(user)
     if user.id == current_user.id:
         refresh_fingerprint(user)
     flash(" ".join(messages), "success")

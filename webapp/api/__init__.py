@@ -1,4 +1,4 @@
-"""The JSON management API under /api/v1 (SPEC §7); see docs/api.md.
+"""The JSON management API under /api/v1; see docs/api.md.
 
 One blueprint, `api`: common.py (token auth, errors, URLs), forms.py,
 hooks.py, logs.py, openapi.py. The webhook URL (POST .../submissions) is

@@ -1,4 +1,10 @@
-"""Forms and their stored submissions: `/api/v1/forms...` (SPEC §7)."""
+"""Forms and their stored submissions: `/api/v1/forms...` (docs/api.md).
+
+Submission lists have one item per submission and never read bodies: each
+item has its latest version's size, computed by the database, and its
+`data` only when that body is at most LIST_DATA_MAX_BYTES
+(else `data` is null and `data_omitted` true: the detail route has it).
+"""
 
 from __future__ import annotations
 
@@ -18,8 +24,18 @@ from webapp.api.serializers import (
 )
 from webapp.extensions import db
 from webapp.models import Form, Submission
+from webapp.models.submissions import (
+    current_body_size,
+    current_data_up_to,
+    latest_version,
+    summary_only,
+)
 
 MAX_NAME = 255
+#: A listed submission carries its data only up to this body size.
+LIST_DATA_MAX_BYTES = 64 * 1024
+#: Page size cap of the submission list: at most 100 x 64 KB of data per page.
+SUBMISSIONS_MAX_LIMIT = 100
 # Sent back unchanged by clients that PATCH what they GET: ignored, as DRF does.
 READ_ONLY_FIELDS = frozenset(
     {
@@ -109,26 +125,36 @@ def submission_list(form_uid: str):
     GET; POST here is the webhook.
     """
     form = get_form(form_uid)
-    # One row per submission: the row it was created with (root_id NULL).
+    # One row per submission: the row it was created with (root_id NULL),
+    # with its latest version's size and small data.
+    latest, is_latest = latest_version()
     query = (
-        select(Submission)
+        select(
+            Submission,
+            latest,
+            current_body_size(latest),
+            current_data_up_to(LIST_DATA_MAX_BYTES, latest),
+        )
+        .options(summary_only(), summary_only(latest))
+        .join(latest, is_latest)
         .where(Submission.form_id == form.id, Submission.root_id.is_(None))
         .order_by(Submission.created_at.desc(), Submission.id.desc())
     )
     return paginate(
         query,
-        lambda rows: submissions_json([row[0] for row in rows]),
+        lambda rows: submissions_json(rows, form_uid=form.uid, data_max=LIST_DATA_MAX_BYTES),
         count_query=select(func.count())
         .select_from(Submission)
         .where(Submission.form_id == form.id, Submission.root_id.is_(None)),
+        max_limit=SUBMISSIONS_MAX_LIMIT,
     )
 
 
 @bp.get("/forms/<form_uid>/submissions/<int:submission_id>")
 def submission_detail(form_uid: str, submission_id: int):
-    """One submission with its versions (oldest first) and their data."""
+    """One submission with its data in full, whatever its size, and its versions (oldest first)."""
     form = get_form(form_uid)
     submission = db.session.get(Submission, submission_id)
     if submission is None or submission.form_id != form.id or submission.root_id is not None:
-        fail(404, f"No submission with id {submission_id} in form {form_uid!r}.")
-    return submission_detail_json(submission)
+        fail(404, f"No submission with id {submission_id} in this form.")
+    return submission_detail_json(submission, form_uid=form.uid)

@@ -34,25 +34,26 @@ READ_ONLY_FIELDS = frozenset(
 )
 
 
-def _writable(values: dict[str, Any], hook: Hook | None) -> dict[str, Any]:
-    """`values` without output-only fields; masked header values sent back keep the stored ones.
+def _writable(values: dict[str, Any], hook: Hook | None) -> tuple[dict[str, Any], set[str]]:
+    """`values` without output-only fields, and the names of the headers kept as stored.
 
     A client that GETs a hook and PATCHes it back sends `"••••23"` for a
-    header value: that must not replace the real value with its mask.
+    header value: that must not replace the real value with its mask. Those
+    kept values are dropped if the endpoint moves to another origin
+    (clean_hook_settings' `kept_headers`).
     """
     values = {k: v for k, v in values.items() if k not in READ_ONLY_FIELDS}
     settings = values.get("settings")
     if hook is None or not isinstance(settings, dict):
-        return values
+        return values, set()
     headers = settings.get("custom_headers")
+    kept: set[str] = set()
     if isinstance(headers, dict):
         stored = hook.custom_headers
-        headers = {
-            name: stored[name] if name in stored and value == mask(stored[name]) else value
-            for name, value in headers.items()
-        }
+        kept = {n for n, v in headers.items() if n in stored and v == mask(stored[n])}
+        headers = {name: stored[name] if name in kept else v for name, v in headers.items()}
         values["settings"] = {**settings, "custom_headers": headers}
-    return values
+    return values, kept
 
 
 @bp.get("/forms/<form_uid>/hooks")
@@ -70,7 +71,7 @@ def hook_list(form_uid: str):
 def hook_create(form_uid: str):
     """Create a hook; it receives the submissions created from now on."""
     form = get_form(form_uid)
-    cleaned, errors = clean_hook_settings(_writable(json_body(), None))
+    cleaned, errors = clean_hook_settings(_writable(json_body(), None)[0])
     if errors:
         invalid(errors)
     hook = Hook(form=form, name=cleaned["name"], endpoint=cleaned["endpoint"])
@@ -90,7 +91,8 @@ def hook_detail(form_uid: str, hook_uid: str):
 def hook_update(form_uid: str, hook_uid: str):
     """Change some fields. Enabling a disabled hook sends what it parked meanwhile."""
     hook = get_hook(form_uid, hook_uid)
-    cleaned, errors = clean_hook_settings(_writable(json_body(), hook), hook=hook)
+    values, kept = _writable(json_body(), hook)
+    cleaned, errors = clean_hook_settings(values, hook=hook, kept_headers=kept)
     if errors:
         invalid(errors)
     was_active = hook.active

@@ -102,16 +102,22 @@ def _paths() -> dict[str, Schema]:
         FORM + "/submissions": {
             "parameters": [_path_param("form_uid")],
             "get": _op(
-                "List stored submissions, newest first",
+                "List stored submissions, newest first (data only up to 64 KB)",
                 {"200": _json(_page("Submission"), "A page of submissions.")},
-                parameters=PAGE_PARAMS,
+                parameters=[
+                    _query(
+                        "limit", "Page size (default and at most 100).", type="integer", minimum=1
+                    ),
+                    PAGE_PARAMS[1],
+                ],
             ),
             "post": _ingest_operation(),
         },
         FORM + "/submissions/{submission_id}": {
             "parameters": [_path_param("form_uid"), _path_param("submission_id")],
             "get": _op(
-                "Get a submission with each of its versions (edits), oldest first",
+                "Get a submission, with its data in full and each of its versions (edits), "
+                "oldest first",
                 {"200": _json(_ref("SubmissionDetail"), "The submission.")},
             ),
         },
@@ -218,7 +224,7 @@ def _ingest_operation() -> Schema:
     }
     return {
         "summary": "The webhook URL: receive a submission (JSON, XML, urlencoded, OpenRosa)",
-        "description": "Authenticated with the form's ingest token, not an API token (SPEC §4).",
+        "description": "Authenticated with the form's ingest token, not an API token.",
         "security": [{"ingestBearer": []}, {"ingestBasic": []}, {"ingestQuery": []}],
         "requestBody": {
             "required": True,
@@ -284,12 +290,31 @@ def _schemas() -> dict[str, Schema]:
             "type": "object",
             "properties": {
                 "id": {"type": "integer"},
-                "instance_id": _string(),
+                "url": _string(format="uri"),
+                "instance_id": _string(description="Its current (latest) version's instance id."),
                 "source_format": _string(enum=["json", "xml"]),
                 "content_type": _string(),
                 "root_instance_id": _string(description="Its first version's instance id."),
                 "versions": {"type": "integer", "description": "Versions received (edits + 1)."},
-                "data": {"type": "object", "description": "Of its latest version."},
+                "size": {
+                    "type": "integer",
+                    "description": "Bytes of its latest version's body as last received.",
+                },
+                "data": {
+                    "type": "object",
+                    "nullable": True,
+                    "description": "Of its latest version, as last received; null in lists "
+                    "when that body is over 64 KB (see data_omitted).",
+                },
+                "data_omitted": {
+                    "type": "boolean",
+                    "description": "True when a list left the data out: get `url` for it.",
+                },
+                "attachments": {
+                    "type": "array",
+                    "items": _ref("Attachment"),
+                    "description": "Files of its latest version (docs/attachments.md).",
+                },
                 "edit_count": {"type": "integer"},
                 "date_created": DATE,
                 "date_modified": DATE,
@@ -314,6 +339,22 @@ def _schemas() -> dict[str, Schema]:
                 "date_modified": DATE,
                 "edit_count": {"type": "integer"},
                 "data": {"type": "object"},
+                "attachments": {"type": "array", "items": _ref("Attachment")},
+            },
+        },
+        "Attachment": {
+            "type": "object",
+            "description": "A file posted with a version, as `_attachments` lists it.",
+            "properties": {
+                "uid": _string(),
+                "filename": _string(description="As the instance names it."),
+                "media_file_basename": _string(description="The same name (KoboToolbox)."),
+                "mimetype": _string(),
+                "size": {"type": "integer", "description": "Bytes."},
+                "download_url": _string(
+                    format="uri",
+                    description="Signed; needs no credential; expires after ATTACHMENT_URL_TTL.",
+                ),
             },
         },
         "HookSettings": {

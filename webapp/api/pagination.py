@@ -1,6 +1,7 @@
 """Limit/offset pagination with KoboToolbox's (DRF's) envelope and parameter names.
 
-`?limit=` (default 100, at most 1000) and `?start=` (the offset). Answers are
+`?limit=` (default 100, at most MAX_LIMIT, or the route's own cap) and
+`?start=` (the offset). Answers are
 `{"count", "next", "previous", "results"}`, with `next`/`previous` absolute
 URLs (or null) that keep the other query arguments.
 """
@@ -24,14 +25,16 @@ def paginate(
     serialize: Callable[[Sequence[Row]], list[dict[str, Any]]],
     *,
     count_query: Select | None = None,
+    max_limit: int = MAX_LIMIT,
 ) -> dict[str, Any]:
     """Run one page of `query` (already ordered) and wrap it in the envelope.
 
     `serialize` gets the page's rows at once, so it can load what they need in
     a few queries rather than one per row. `count_query` (a `SELECT count(*)`)
-    defaults to counting `query` without its ordering.
+    defaults to counting `query` without its ordering. A `limit` above
+    `max_limit` is lowered to it.
     """
-    limit = int_arg("limit", DEFAULT_LIMIT, minimum=1, maximum=MAX_LIMIT)
+    limit = int_arg("limit", min(DEFAULT_LIMIT, max_limit), minimum=1, maximum=max_limit)
     start = int_arg("start", 0, minimum=0)
     if count_query is None:
         count_query = select(func.count()).select_from(query.order_by(None).subquery())

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 
 from webapp.api.common import absolute_url, api_user, isoformat
+from webapp.attachments.listing import files_of
 from webapp.extensions import db
 from webapp.models import (
     Attempt,
@@ -146,51 +147,46 @@ def _attempt_json(attempt: Attempt) -> dict[str, Any]:
     }
 
 
-def submission_json(submission: Submission) -> dict[str, Any]:
-    """A stored submission (its first version's row), with its data as last received."""
-    return submissions_json([submission])[0]
+def submissions_json(rows: Sequence[Row], *, form_uid: str, data_max: int) -> list[dict[str, Any]]:
+    """Listed submissions with their version counts (one more query for all).
 
-
-def submissions_json(submissions: Sequence[Submission]) -> list[dict[str, Any]]:
-    """Submissions with their version counts and latest data (two queries for all).
-
-    `data` and `content_type` are those of the latest version, as last
-    received; `instance_id` is the submission's first (`root_instance_id`).
+    Each row is (submission, its latest version, that version's body size,
+    its data or None when the body is over `data_max` bytes), all read by
+    one query that loads no body (see webapp/api/forms.py).
     """
-    counts = version_counts([s.id for s in submissions])
-    edited = [s.id for s in submissions if counts[s.id] > 1]
-    latest: dict[int, Submission] = {}
-    if edited:
-        for version in db.session.scalars(
-            select(Submission)
-            .where(Submission.root_id.in_(edited), Submission.received.is_(True))
-            .order_by(Submission.position, Submission.id)
-        ):
-            latest[version.root_id] = version  # the last one in order wins
-    results = []
-    for submission in submissions:
-        last = latest.get(submission.id, submission)
-        results.append(
-            {
-                "id": submission.id,
-                "instance_id": submission.instance_id,
-                "root_instance_id": submission.root_instance_id,
-                "versions": counts[submission.id],
-                "source_format": last.source_format,
-                "content_type": last.current_content_type,
-                "data": last.current_data,
-                "edit_count": submission.edit_count,
-                "date_created": isoformat(submission.created_at),
-                "date_modified": isoformat(max(last.updated_at, submission.updated_at)),
-            }
+    counts = version_counts([row[0].id for row in rows])
+    files = files_of(latest.id for _, latest, _, _ in rows)  # the latest versions'
+    return [
+        _submission_json(
+            submission,
+            latest,
+            form_uid=form_uid,
+            versions=counts[submission.id],
+            size=size or 0,
+            data=data,
+            omitted=(size or 0) > data_max,
+            attachments=files.get(latest.id, []),
         )
-    return results
+        for submission, latest, size, data in rows
+    ]
 
 
-def submission_detail_json(submission: Submission) -> dict[str, Any]:
-    """A submission with each of its versions, oldest first, and their data."""
-    data = submission_json(submission)
-    data["versions"] = [
+def submission_detail_json(submission: Submission, *, form_uid: str) -> dict[str, Any]:
+    """A submission with its latest data in full and each version, oldest first, with its data."""
+    versions = versions_of(submission.id) or [submission]
+    latest = versions[-1]
+    files = files_of(version.id for version in versions)
+    result = _submission_json(
+        submission,
+        latest,
+        form_uid=form_uid,
+        versions=len(versions),
+        size=len(latest.current_body or b""),
+        data=latest.current_data,
+        omitted=False,
+        attachments=files.get(latest.id, []),
+    )
+    result["versions"] = [
         {
             "number": number,
             "instance_id": version.instance_id,
@@ -201,7 +197,46 @@ def submission_detail_json(submission: Submission) -> dict[str, Any]:
             "date_modified": isoformat(version.updated_at),
             "edit_count": version.edit_count,
             "data": version.current_data,
+            "attachments": files.get(version.id, []),
         }
-        for number, version in enumerate(versions_of(submission.id), start=1)
+        for number, version in enumerate(versions, start=1)
     ]
-    return data
+    return result
+
+
+def _submission_json(
+    submission: Submission,
+    latest: Submission,
+    *,
+    form_uid: str,
+    versions: int,
+    size: int,
+    data: Any,
+    omitted: bool,
+    attachments: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A submission (its first version's row) with its latest version as last received.
+
+    `instance_id` is its current (latest) version's, `root_instance_id` the
+    one it was created with; `size`, `data`, `source_format`, `content_type`
+    and `attachments` are the latest version's. `data` is None when
+    `omitted` (lists leave out big data: `url` gives it).
+    """
+    return {
+        "id": submission.id,
+        "url": absolute_url(
+            "api.submission_detail", form_uid=form_uid, submission_id=submission.id
+        ),
+        "instance_id": latest.instance_id,
+        "root_instance_id": submission.root_instance_id,
+        "versions": versions,
+        "source_format": latest.source_format,
+        "content_type": latest.current_content_type,
+        "size": size,
+        "data": None if omitted else data,
+        "data_omitted": omitted,
+        "attachments": attachments,
+        "edit_count": submission.edit_count,
+        "date_created": isoformat(submission.created_at),
+        "date_modified": isoformat(max(latest.updated_at, submission.updated_at)),
+    }

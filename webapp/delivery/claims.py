@@ -19,6 +19,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 
+from webapp.attachments.listing import files_of
 from webapp.delivery.formats import PayloadError
 from webapp.delivery.queue import schedule_delivery
 from webapp.delivery.request import HookSettings, OutboundRequest, build_request
@@ -250,6 +251,7 @@ def _open_attempts(
         if rows
         else {}
     )
+    files = files_of(bodies)  # one query for the batch (indexed)
     # (row, request, None) or (row, None, the PayloadError)
     built: list[tuple[Any, OutboundRequest | None, PayloadError | None]] = []
     for row in rows:
@@ -262,6 +264,7 @@ def _open_attempts(
                 data=submission.data,
                 delivery_id=row.uid,
                 extra_headers=event_headers(submission.root_id, submission.root_instance_id),
+                files=files.get(submission.id),
             )
             error = None
         except PayloadError as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from webapp.attachments.listing import with_attachments
 from webapp.delivery.formats import build_payload
 
 
@@ -74,10 +75,22 @@ class PayloadSettings(Protocol):
 
 
 def build_body(
-    settings: PayloadSettings, form_uid: str, *, content_type: str, body: bytes, data: Any
+    settings: PayloadSettings,
+    form_uid: str,
+    *,
+    content_type: str,
+    body: bytes,
+    data: Any,
+    files: list[dict[str, Any]] | None = None,
 ) -> tuple[bytes, str]:
     """(body, Content-Type) for one submission, as stored (``content_type`` is
-    the submission's own); raises formats.PayloadError."""
+    the submission's own); raises formats.PayloadError.
+
+    ``files`` are the version's attachment entries (attachments.listing.files_of):
+    a JSON payload lists them in ``_attachments`` (docs/attachments.md).
+    """
+    if settings.export_type == "json":
+        data = with_attachments(data, files)
     return build_payload(
         content_type=content_type,
         body=body,
@@ -98,15 +111,17 @@ def build_request(
     delivery_id: str,
     test: bool = False,
     extra_headers: Mapping[str, str] | None = None,
+    files: list[dict[str, Any]] | None = None,
 ) -> OutboundRequest:
     """The POST for one submission (as stored) to ``hook``; raises formats.PayloadError.
 
     ``delivery_id`` goes in X-Formhooks-Delivery (the log's uid); ``test``
     adds X-Formhooks-Test: true; ``extra_headers`` are more of Formhooks' own
-    (their names must be in headers.RESERVED, so no hook can forge them).
+    (their names must be in headers.RESERVED, so no hook can forge them);
+    ``files`` as for :func:`build_body`.
     """
     payload, payload_type = build_body(
-        hook, hook.form_uid, content_type=content_type, body=body, data=data
+        hook, hook.form_uid, content_type=content_type, body=body, data=data, files=files
     )
     headers = {"Content-Type": payload_type, "X-Formhooks-Delivery": delivery_id}
     if test:

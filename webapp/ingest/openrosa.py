@@ -49,10 +49,21 @@ def is_openrosa() -> bool:
     """Is the current request an OpenRosa client's? HEAD on the webhook URL always is.
 
     Collect (OkHttpOpenRosaServerClientProvider) and Enketo (connection.js,
-    communicator.js) send `X-OpenRosa-Version` on every request; a script
-    posting multipart without it keeps JSON answers, as every other script.
+    communicator.js) send `X-OpenRosa-Version` on every request; a multipart
+    post is OpenRosa's submission format, so it is answered as one even
+    without the header, unless the client asks for JSON with
+    `Accept: application/json` (docs/openrosa.md).
     """
-    return request.method == "HEAD" or "X-OpenRosa-Version" in request.headers
+    if request.method == "HEAD" or "X-OpenRosa-Version" in request.headers:
+        return True
+    if request.mimetype != "multipart/form-data":
+        return False
+    return request.accept_mimetypes.best_match(_ANSWER_TYPES) != "application/json"
+
+
+# What a multipart post's answer can be, OpenRosa's first: no Accept, or */*,
+# as Collect and browsers send, gets OpenRosa XML.
+_ANSWER_TYPES = ["text/xml", "application/json"]
 
 
 def accept_content_length(limit: int) -> int:

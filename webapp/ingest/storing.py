@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, event, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from webapp.attachments.store import attach
 from webapp.crypto import token_digest
 from webapp.delivery import feed
 from webapp.extensions import db
@@ -52,11 +53,11 @@ def receive(
     refs = refs or EditRefs()
     if refs:
         result = _receive_linked(form_uid, token, instance_id, parsed, refs)
-    elif db.engine.dialect.name == "postgresql":
+    elif db.engine.dialect.name == "postgresql" and not (parsed.files or parsed.incomplete):
         result = _receive_postgresql(form_uid, token, instance_id, parsed)
     else:
         result = _receive_portable(form_uid, token, instance_id, parsed)
-    if isinstance(result, StoreResult) and result.log_ids:
+    if isinstance(result, StoreResult) and result.log_ids and not parsed.incomplete:
         feed.push(result.log_ids)
     return result
 
@@ -199,7 +200,8 @@ def _receive_postgresql(form_uid, token, instance_id, parsed):
     return receive_version(form, instance_id, parsed, EditRefs())
 
 
-# --- SQLite (and any other database): Core statements in one transaction ------------------
+# --- SQLite (and any other database, and posts with files): Core statements in one
+# transaction ---------------------------------------------------------------------------------
 
 
 def _receive_portable(form_uid, token, instance_id, parsed):
@@ -231,5 +233,6 @@ def _receive_portable(form_uid, token, instance_id, parsed):
         db.session.rollback()
         return receive_version(form, instance_id, parsed, EditRefs())
     log_ids = insert_logs(form.active_hook_ids, submission_id, now)
+    attach(submission_id, parsed)  # its files, in the same transaction
     db.session.commit()
     return StoreResult(submission_id, instance_id, True, log_ids)

@@ -30,6 +30,7 @@ import psycopg
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from webapp.attachments.store import attach_to_instance
 from webapp.extensions import db
 from webapp.ingest.identity import EditRefs
 from webapp.ingest.lookup import IngestForm, StoreResult
@@ -47,6 +48,7 @@ def receive_version(
     for attempt in range(1, ATTEMPTS + 1):
         try:
             result = _store(form, instance_id, parsed, refs)
+            result = attach_to_instance(form.id, instance_id, parsed, result)  # its files
             db.session.commit()
             return result
         except (IntegrityError, OperationalError) as exc:

@@ -163,12 +163,12 @@ def receive(form_uid: str):
             parsed = parse_body(kind, request.headers.get("Content-Type", ""), body)
             instance_id = instance_id_of(parsed.data, request.headers.get("Idempotency-Key"))
             refs = edit_refs_of(parsed.data, instance_id, request.headers.get(DEPRECATED_HEADER))
+            result = store.receive(form_uid, token, instance_id, parsed, refs)  # 409: a file
         except IngestError as exc:
             refusal = None if checked else check_form(form_uid, token)
             if refusal is not None:
                 return _refused(form_uid, refusal, token)
             return _error(exc.status, exc.message)
-        result = store.receive(form_uid, token, instance_id, parsed, refs)
     except Exception as exc:
         if not is_disconnect(exc):
             raise

@@ -1,5 +1,6 @@
 """The data model, one module per aggregate."""
 
+from webapp.models.attachments import Attachment, AttachmentChunk
 from webapp.models.counters import (
     FormSubmissionCount,
     HookStatusCount,
@@ -20,7 +21,7 @@ from webapp.models.deliveries import (
 from webapp.models.forms import Form
 from webapp.models.hooks import AUTH_LEVELS, EXPORT_TYPES, Hook
 from webapp.models.submissions import Submission
-from webapp.models.users import ROLES, ApiToken, User
+from webapp.models.users import ROLES, ApiToken, LoginThrottle, User, UserSession
 
 __all__ = [
     "AUTH_LEVELS",
@@ -31,6 +32,8 @@ __all__ = [
     "STATUSES",
     "SUCCESS",
     "ApiToken",
+    "Attachment",
+    "AttachmentChunk",
     "Attempt",
     "DeliveryLog",
     "Form",
@@ -38,8 +41,10 @@ __all__ = [
     "Hook",
     "HookStatusCount",
     "LogHourCount",
+    "LoginThrottle",
     "Submission",
     "User",
+    "UserSession",
     "form_submission_counts",
     "hook_status_counts",
     "hourly_log_counts",

@@ -20,17 +20,23 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
     UniqueConstraint,
+    and_,
+    case,
     func,
+    null,
     or_,
     select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, aliased, load_only, mapped_column, relationship
+from sqlalchemy.orm.interfaces import LoaderOption
+from sqlalchemy.orm.util import AliasedClass
 
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
@@ -148,3 +154,85 @@ def version_counts(submission_ids: list[int]) -> dict[int, int]:
         for root_id, count in rows:
             counts[root_id] += count
     return counts
+
+
+# Lists read these columns only: a body (and its parsed data) can be megabytes.
+_SUMMARY_COLUMNS = (
+    "id",
+    "form_id",
+    "instance_id",
+    "source_format",
+    "content_type",
+    "edited_content_type",
+    "created_at",
+    "updated_at",
+    "edit_count",
+    "root_id",
+    "root_instance_id",
+    "deprecated_id",
+    "position",
+    "received",
+)
+
+Entity = type[Submission] | AliasedClass[Submission]
+
+
+def summary_only(entity: Entity = Submission) -> LoaderOption:
+    """A loader option that leaves the bodies and data unloaded (reading them would query).
+
+    `entity` is Submission or an alias of it (such as latest_version()'s).
+    """
+    return load_only(*(getattr(entity, name) for name in _SUMMARY_COLUMNS), raiseload=True)
+
+
+def latest_version() -> tuple[AliasedClass[Submission], ColumnElement[bool]]:
+    """An alias for the latest received version of each submission row, and its join.
+
+    Join the alias on the condition to a query of submissions (rows with
+    `root_id` NULL, selected as `Submission`): each gets the version last in
+    the order of versions_of() (itself when it has no edit), in the same query.
+    """
+    latest = aliased(Submission, name="latest_version")
+    other = aliased(Submission, name="chain_version")
+    latest_id = (
+        select(other.id)
+        .where(
+            or_(other.id == Submission.id, other.root_id == Submission.id),
+            other.received.is_(True),
+        )
+        .order_by(other.position.desc(), other.id.desc())
+        .limit(1)
+        .correlate(Submission)
+        .scalar_subquery()
+    )
+    return latest, latest.id == latest_id
+
+
+def _current_body(entity: Entity) -> ColumnElement[bytes]:
+    return case((entity.edit_count > 0, entity.edited_body), else_=entity.body)
+
+
+def current_body_size(entity: Entity = Submission) -> ColumnElement[int]:
+    """The size in bytes of the body as last received, computed by the database.
+
+    Bodies are bytes (BLOB, bytea): length() counts bytes on SQLite and PostgreSQL.
+    """
+    return func.length(_current_body(entity)).label("body_size")
+
+
+def current_body_excerpt(size: int, entity: Entity = Submission) -> ColumnElement[bytes]:
+    """The first `size` bytes of the body as last received, cut by the database."""
+    return func.substr(_current_body(entity), 1, size, type_=LargeBinary).label("body_excerpt")
+
+
+def current_data_up_to(size: int, entity: Entity = Submission) -> ColumnElement[Any]:
+    """The data as last received when its body is at most `size` bytes, else NULL.
+
+    The database decides, so a big body's data is never sent to Python.
+    """
+    edited = entity.edit_count > 0
+    return case(
+        (and_(edited, func.length(entity.edited_body) <= size), entity.edited_data),
+        (and_(~edited, func.length(entity.body) <= size), entity.data),
+        else_=null(),
+    ).label("small_data")

@@ -1,4 +1,4 @@
-"""Staff accounts and their personal API tokens."""
+"""Staff accounts, their personal API tokens, their logged-in sessions, and login throttles."""
 
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ class User(UserMixin, db.Model):
     is_active_user: Mapped[bool] = mapped_column("is_active", Boolean, default=True)
     report_opt_in: Mapped[bool] = mapped_column(Boolean, default=True)
     language: Mapped[str | None] = mapped_column(String(8), default=None)
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     date_joined: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
@@ -99,3 +97,32 @@ class ApiToken(db.Model):
         if token is None or not token.user.is_active:
             return None
         return token.user
+
+
+class UserSession(db.Model):
+    """A logged-in browser session; deleting the row ends it (logout, password change).
+
+    The session cookie holds a random key; only its SHA-256 digest is stored.
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginThrottle(db.Model):
+    """Failed logins from one client address for one account (`account` "" = any account).
+
+    Kept for unknown emails as for known ones, so throttling tells nothing
+    about which accounts exist (webapp.admin.throttle has the rules).
+    """
+
+    __tablename__ = "login_throttles"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(254), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
