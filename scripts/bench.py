@@ -11,7 +11,7 @@ table; a full run (no --only, no --quick) writes it to docs/performance.md.
 Exits 1 if the soak run finds a broken invariant.
 
 Sections: ingest, deliveries, latency, retries, slow_hook, memory, pages, soak,
-slow_clients, attachments.
+slow_clients, attachments, central (needs ../shared/odk-central, see its README).
 """
 
 from __future__ import annotations
@@ -976,6 +976,150 @@ def slow_clients(quick: bool) -> None:
         env.close()
 
 
+def central(quick: bool) -> None:
+    """ODK Central sources: Central -> hook with a 5 s poll; a backfill beside a plain loop."""
+    import random
+
+    from benchlib.central import Central
+
+    count = 20 if quick else 60
+    backfill = 300 if quick else 5000
+    print(
+        f"central: {count} submissions in Central -> hook (CENTRAL_POLL_INTERVAL=5), "
+        f"then a backfill of {backfill:,}",
+        flush=True,
+    )
+    server = Central(free_port())
+    env = Env(CENTRAL_POLL_INTERVAL="5")
+    try:
+        url = env.endpoint()
+        form_uid, _, _ = env.form(url)
+        project, xml_form_id = server.new_form()
+        connect_source(env, server, form_uid, project, xml_form_id)
+        parent = env.worker(1)
+        env.spawn([str(BIN / "flask"), "--app", "webapp", "scheduler"])
+        env.wait_ready(1, scheduler=True)
+        child = int(Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()[0])
+
+        sent = []
+        pace = random.Random(1)
+        for _ in range(count):
+            server.submit(project, xml_form_id)
+            sent.append(time.time())  # Central answered: the submission is committed
+            time.sleep(pace.uniform(0.5, 2.5))
+        deadline = time.monotonic() + 60
+        received: list[float] = []
+        while time.monotonic() < deadline and len(received) < count:
+            received = requests.get(url.replace("/hook", "/times"), timeout=5).json()
+            time.sleep(0.2)
+        # One hook, submissions fetched in Central's order: the n-th arrival is the n-th.
+        delays = sorted(r - s for s, r in zip(sent, received, strict=True))
+        p50, p99 = statistics.median(delays), delays[max(0, int(len(delays) * 0.99) - 1)]
+        row(
+            "central: submission in Central -> hook received (5 s poll), p50 / p99",
+            f"{p50:.1f} / {p99:.1f} s",
+            "-",
+            "-",
+            "p99 <= poll interval + 2 s",
+            p99 <= 7.0,
+        )
+
+        rss_before = rss_kb(child)
+        project, xml_form_id = server.new_form()
+        for _ in range(backfill):
+            server.submit(project, xml_form_id)
+        began = time.perf_counter()
+        fetched = server.plain_loop(project, xml_form_id)
+        loop_rate = fetched / (time.perf_counter() - began)
+        backfill_uid, _, _ = env.form(url)
+        began = time.perf_counter()
+        source_id = connect_source(
+            env, server, backfill_uid, project, xml_form_id, since=datetime(2000, 1, 1, tzinfo=UTC)
+        )
+        with env.app.app_context():
+            # Poll at once rather than at the next dispatch (up to 5 s later).
+            from webapp.sources.jobs import enqueue_poll
+
+            enqueue_poll(source_id)
+        wait_submissions(env, backfill_uid, backfill, timeout=1800)
+        rate = backfill / (time.perf_counter() - began)
+        row(
+            f"central: backfill of {backfill:,} Central submissions (stored, not sent)",
+            f"{rate:.0f}/s",
+            f"{loop_rate:.0f}/s",
+            f"{rate / loop_rate:.2f}x",
+            "(measured, no target)",
+            True,
+            "(baseline: a plain loop fetching the same pages and XML)",
+        )
+        peak = peak_kb(child)
+        row(
+            f"central: worker peak memory through the backfill of {backfill:,}",
+            f"{peak / 1024:.1f} MB",
+            f"{rss_before / 1024:.1f} MB",
+            f"{peak / rss_before:.2f}x",
+            "bounded (pages of 100)",
+            True,
+            "(baseline: its memory before the backfill)",
+        )
+    finally:
+        env.close()
+        server.close()
+
+
+def connect_source(
+    env: Env, server, form_uid: str, project: int, xml_form_id: str, since=None
+) -> int:
+    """A source on the form, due now, as the API's PUT makes it. Returns its id."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import Form, Source
+    from webapp.sources.settings import apply_source_settings, clean_source_settings
+
+    settings = {
+        "url": server.url,
+        "project_id": project,
+        "xml_form_id": xml_form_id,
+        "email": server.email,
+        "password": server.password,
+        "since": since.date().isoformat() if since else None,
+    }
+    with env.app.app_context():
+        cleaned, errors = clean_source_settings(settings)
+        if errors:
+            raise RuntimeError(errors)
+        form = db.session.scalar(select(Form).where(Form.uid == form_uid))
+        source = Source(form=form)
+        apply_source_settings(source, cleaned)
+        db.session.add(source)
+        db.session.commit()
+        return source.id
+
+
+def wait_submissions(env: Env, form_uid: str, target: int, timeout: float) -> None:
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.models import Form, Submission
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with env.app.app_context():
+            stored = db.session.scalar(
+                select(func.count())
+                .select_from(Submission)
+                .join(Form)
+                .where(Form.uid == form_uid, Submission.received.is_(True))
+            )
+            db.session.remove()
+        if stored >= target:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {stored}/{target} Central submissions stored")
+        time.sleep(0.2)
+
+
 def peak_kb(pid: int) -> int:
     """The peak resident set (VmHWM) of a process, in KB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -1104,6 +1248,7 @@ SECTIONS = {
     "soak": soak,
     "slow_clients": slow_clients,
     "attachments": attachments,
+    "central": central,
 }
 
 

@@ -102,7 +102,7 @@ def rotate_secrets() -> None:
     """
     from sqlalchemy import select
 
-    from webapp.models import Hook
+    from webapp.models import Hook, Source
     from webapp.models.base import secret_box
 
     box = secret_box()
@@ -116,6 +116,12 @@ def rotate_secrets() -> None:
                 value = getattr(hook, column)
                 if value:
                     setattr(hook, column, box.rotate(value))
+                    count += 1
+        for source in db.session.scalars(select(Source)):
+            for column in ("password_encrypted", "session_token_encrypted"):
+                value = getattr(source, column)
+                if value:
+                    setattr(source, column, box.rotate(value))
                     count += 1
     except ValueError as exc:
         db.session.rollback()

@@ -71,7 +71,7 @@ def test_an_edited_submission_is_one_item_with_its_latest_version(api, client, m
     assert page["count"] == 1
     [item] = page["results"]
     assert (item["instance_id"], item["root_instance_id"], item["versions"]) == (
-        "uuid:e1",
+        "uuid:e2",
         "uuid:e1",
         2,
     )

@@ -32,11 +32,12 @@ def collect_upload(client, form_uid, token, xml=INSTANCE, files=()):
 
 
 def post_parts(client, form_uid, token, parts: list[Part], **headers):
+    """A script's multipart post, asking for JSON answers (docs/openrosa.md)."""
     body, content_type = multipart(parts)
     return client.post(
         f"/api/v1/forms/{form_uid}/submissions?token={token}",
         data=body,
-        headers={"Content-Type": content_type, **headers},
+        headers={"Content-Type": content_type, "Accept": "application/json", **headers},
     )
 
 

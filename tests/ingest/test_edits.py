@@ -349,8 +349,10 @@ def test_api_lists_one_row_per_submission_and_the_detail_lists_versions(app, cli
     listed = client.get(f"/api/v1/forms/{form_uid}/submissions", headers=auth)
     assert listed.status_code == 200, listed.json
     assert listed.json["count"] == 2
-    rows = {row["instance_id"]: row for row in listed.json["results"]}
+    rows = {row["root_instance_id"]: row for row in listed.json["results"]}
     assert set(rows) == {"uuid:p1", "uuid:other"}
+    # instance_id is the current version's (docs/api.md), the root stays the first's.
+    assert rows["uuid:p1"]["instance_id"] == "uuid:p3"
     assert (rows["uuid:p1"]["versions"], rows["uuid:p1"]["data"]["q"]) == (3, 3)
     assert rows["uuid:p1"]["root_instance_id"] == "uuid:p1"
     assert rows["uuid:other"]["versions"] == 1

@@ -22,13 +22,15 @@ def test_each_area_declares_its_periodic_job(app):
     assert jobs["sweep"].interval == app.config["SWEEP_INTERVAL"]
     assert jobs["failure-report"].func == "webapp.reports.jobs.send_due_reports"
     assert jobs["failure-report"].cron == app.config["FAILURE_REPORT_CRON"]
-    assert len({job.job_id for job in jobs.values()}) == 2
+    assert jobs["central-poll"].func == "webapp.sources.jobs.dispatch"
+    assert jobs["central-poll"].interval == app.config["CENTRAL_POLL_INTERVAL"]
+    assert len({job.job_id for job in jobs.values()}) == 3
 
 
 def test_a_name_is_declared_once(app):
     with pytest.raises(ValueError, match="sweep"):
         declare_periodic(app, Periodic("sweep", "webapp.delivery.jobs.sweep", interval=5))
-    assert len(periodic_jobs(app)) == 2
+    assert len(periodic_jobs(app)) == 3
 
 
 def test_start_up_cancels_jobs_no_longer_declared(app, make_app):

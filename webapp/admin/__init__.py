@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
         hooks,
         logs,
         profile,
+        sources,
         submissions,
         users,
     )
@@ -34,7 +35,7 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.user_loader(load_user)
 
-    for module in (auth, dashboard, forms, submissions, hooks, logs, users, profile):
+    for module in (auth, dashboard, forms, submissions, hooks, sources, logs, users, profile):
         app.register_blueprint(module.bp)
     errors.init_app(app)
     app.context_processor(_template_context)

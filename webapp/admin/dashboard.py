@@ -15,6 +15,7 @@ from webapp.delivery.queue import redis_connection
 from webapp.extensions import db
 from webapp.models import FAILED, Form, HookStatusCount
 from webapp.models.base import utcnow
+from webapp.sources.status import sources_in_error
 
 bp = Blueprint("dashboard", __name__)
 protect(bp)
@@ -43,6 +44,7 @@ def index():
         ),
         failing=queries.failing_hooks(),
         disabled=queries.disabled_hooks(),
+        source_errors=sources_in_error(),
         health=queue_health(redis_connection()),
         reports=_reports_panel(),
         action_form=ConfirmForm(),

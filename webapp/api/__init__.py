@@ -12,7 +12,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the API blueprint, exempt from CSRF (it takes no cookies, only tokens)."""
-    from webapp.api import forms, hooks, logs, openapi  # noqa: F401  (routes on bp)
+    from webapp.api import forms, hooks, logs, openapi, sources  # noqa: F401  (routes on bp)
     from webapp.api.common import bp
     from webapp.extensions import csrf
 

@@ -479,6 +479,9 @@ def _responses() -> dict[str, Schema]:
 
 def openapi_document() -> dict[str, Any]:
     """The whole OpenAPI 3 document, with this server's URL."""
+    from webapp.api.sources import openapi_parts
+
+    source_paths, source_schemas = openapi_parts()
     return {
         "openapi": "3.0.3",
         "info": {
@@ -489,7 +492,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": base_url()}],
         "security": [{"apiToken": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **source_paths},
         "components": {
             "securitySchemes": {
                 "apiToken": {
@@ -502,7 +505,7 @@ def openapi_document() -> dict[str, Any]:
                 "ingestBasic": {"type": "http", "scheme": "basic"},
                 "ingestQuery": {"type": "apiKey", "in": "query", "name": "token"},
             },
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **source_schemas},
             "responses": _responses(),
         },
     }

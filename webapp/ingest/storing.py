@@ -43,32 +43,36 @@ def receive(
     instance_id: str,
     parsed: ParsedSubmission,
     refs: EditRefs | None = None,
+    *,
+    send: bool = True,
 ):
     """Store a submission for `form_uid` if `token` is its ingest token.
 
     `refs` are the earlier instances the post names (an edit). Returns a
     StoreResult, or a Refusal (nothing stored). Database errors propagate
-    (the view answers 503).
+    (the view answers 503). `send=False` stores without delivery logs,
+    for a new submission and an edit alike (a source's backfill,
+    docs/central.md).
     """
     refs = refs or EditRefs()
     if refs:
-        result = _receive_linked(form_uid, token, instance_id, parsed, refs)
+        result = _receive_linked(form_uid, token, instance_id, parsed, refs, send)
     elif db.engine.dialect.name == "postgresql" and not (parsed.files or parsed.incomplete):
-        result = _receive_postgresql(form_uid, token, instance_id, parsed)
+        result = _receive_postgresql(form_uid, token, instance_id, parsed, send)
     else:
-        result = _receive_portable(form_uid, token, instance_id, parsed)
+        result = _receive_portable(form_uid, token, instance_id, parsed, send)
     if isinstance(result, StoreResult) and result.log_ids and not parsed.incomplete:
         feed.push(result.log_ids)
     return result
 
 
-def _receive_linked(form_uid, token, instance_id, parsed, refs):
+def _receive_linked(form_uid, token, instance_id, parsed, refs, send):
     form = find_form(form_uid)
     if form is None:
         return Refusal.NO_FORM
     if not form.check_token(token):
         return Refusal.BAD_TOKEN
-    return receive_version(form, instance_id, parsed, refs)
+    return receive_version(form, instance_id, parsed, refs, send=send)
 
 
 # --- PostgreSQL: one statement --------------------------------------------------------------
@@ -97,7 +101,7 @@ WITH f AS (
                                date_created, date_modified, next_retry_at)
     SELECT {LOG_UID_SQL},
            h.id, s.id, 'pending', 0, '', %(now)s, %(now)s, %(now)s
-    FROM s JOIN hooks h ON h.form_id = s.form_id AND h.active
+    FROM s JOIN hooks h ON h.form_id = s.form_id AND h.active AND %(send)s
     ORDER BY h.id
     RETURNING id
 )
@@ -153,10 +157,11 @@ def ingest_engine() -> Engine:
     return engine
 
 
-def _receive_postgresql(form_uid, token, instance_id, parsed):
+def _receive_postgresql(form_uid, token, instance_id, parsed, send=True):
     import psycopg
 
     params = {
+        "send": send,
         "form_uid": form_uid,
         "digest": token_digest(token),
         "instance_id": instance_id,
@@ -197,14 +202,14 @@ def _receive_postgresql(form_uid, token, instance_id, parsed):
     form = find_form(form_uid)
     if form is None:
         return Refusal.NO_FORM
-    return receive_version(form, instance_id, parsed, EditRefs())
+    return receive_version(form, instance_id, parsed, EditRefs(), send=send)
 
 
 # --- SQLite (and any other database, and posts with files): Core statements in one
 # transaction ---------------------------------------------------------------------------------
 
 
-def _receive_portable(form_uid, token, instance_id, parsed):
+def _receive_portable(form_uid, token, instance_id, parsed, send=True):
     form = find_form(form_uid)
     if form is None:
         return Refusal.NO_FORM
@@ -231,8 +236,8 @@ def _receive_portable(form_uid, token, instance_id, parsed):
     except IntegrityError:
         # A known instance id: a re-post, or an original whose edit came first.
         db.session.rollback()
-        return receive_version(form, instance_id, parsed, EditRefs())
-    log_ids = insert_logs(form.active_hook_ids, submission_id, now)
+        return receive_version(form, instance_id, parsed, EditRefs(), send=send)
+    log_ids = insert_logs(form.active_hook_ids if send else (), submission_id, now)
     attach(submission_id, parsed)  # its files, in the same transaction
     db.session.commit()
     return StoreResult(submission_id, instance_id, True, log_ids)

@@ -25,6 +25,7 @@ make one submission, whichever commits first.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import psycopg
 from sqlalchemy import func, insert, or_, select, update
@@ -42,9 +43,20 @@ ATTEMPTS = 4  # each lost race adds rows the next attempt finds: a few are plent
 
 
 def receive_version(
-    form: IngestForm, instance_id: str, parsed: ParsedSubmission, refs: EditRefs
+    form: IngestForm,
+    instance_id: str,
+    parsed: ParsedSubmission,
+    refs: EditRefs,
+    *,
+    send: bool = True,
 ) -> StoreResult:
-    """Store `parsed` for `form` as a version, re-post or new submission; commits."""
+    """Store `parsed` for `form` as a version, re-post or new submission; commits.
+
+    `send=False` creates no delivery logs (a source's backfill): the version
+    is stored exactly as it would be otherwise, and sent to no hook.
+    """
+    if not send:
+        form = replace(form, active_hook_ids=(), edit_hook_ids=())
     for attempt in range(1, ATTEMPTS + 1):
         try:
             result = _store(form, instance_id, parsed, refs)

@@ -1,7 +1,7 @@
 """What a failure digest says: recipients, grouping, rows, links and hints.
 
-Pure functions over `Failure` records (no database, no mail), so the content
-rules can be read and tested on their own.
+Pure functions over `Failure` and `SourceFailure` records (no database, no
+mail), so the content rules can be read and tested on their own.
 """
 
 from __future__ import annotations
@@ -38,6 +38,40 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class SourceFailure:
+    """A form's source (ODK Central) in error, not reported yet: told to the form owner."""
+
+    source_id: int
+    form_uid: str
+    form_name: str
+    url: str  # the Central server
+    project_id: int
+    xml_form_id: str
+    code: str  # webapp.sources.client.ERROR_CODES
+    message: str
+    since: datetime | None
+    owner_email: str
+    owner_wants_reports: bool  # opted in and active
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """What the digest says of a source in error, under its form."""
+
+    server: str
+    project_id: int
+    xml_form_id: str
+    code: str  # a key of render.SOURCE_HINTS (or another code: no hint)
+    excerpt: str
+    since: datetime | None
+    url: str  # the form's Source page, where the settings are fixed
+
+    @property
+    def since_text(self) -> str:
+        return self.since.strftime("%Y-%m-%d %H:%M UTC") if self.since else "-"
+
+
+@dataclass(frozen=True)
 class Row:
     instance_id: str
     status_code: int | None
@@ -70,6 +104,7 @@ class FormSection:
     uid: str
     name: str
     hooks: list[HookSection]
+    source: SourceRow | None = None  # the form's source, when it is in error
 
 
 @dataclass(frozen=True)
@@ -79,34 +114,51 @@ class Digest:
     recipient: str
     forms: list[FormSection]
     log_ids: frozenset[int] = field(default_factory=frozenset)
+    source_ids: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def failures(self) -> int:
         return len(self.log_ids)
+
+    @property
+    def failing_forms(self) -> int:
+        """Forms with failed deliveries (a form listed only for its source is not one)."""
+        return sum(1 for form in self.forms if form.hooks)
+
+    @property
+    def source_errors(self) -> int:
+        return len(self.source_ids)
 
 
 def normalize_address(address: str) -> str:
     return address.strip().lower()
 
 
-def recipients(failure: Failure) -> list[str]:
-    """The form owner if they want reports, then the hook's extra addresses; no duplicates."""
+def recipients(failure: Failure | SourceFailure) -> list[str]:
+    """The form owner if they want reports, then the hook's extra addresses; no duplicates.
+
+    A source's error goes to the form owner only: a hook's addresses are
+    about that hook's deliveries.
+    """
     found: list[str] = []
     candidates = [failure.owner_email] if failure.owner_wants_reports else []
-    candidates += list(failure.notification_emails)
+    candidates += list(getattr(failure, "notification_emails", ()))
     for address in map(normalize_address, candidates):
         if address and address not in found:
             found.append(address)
     return found
 
 
-def build_digests(failures: Iterable[Failure], base_url: str) -> tuple[list[Digest], set[int]]:
-    """Group failures into one digest per recipient, by form then hook.
+def build_digests(
+    failures: Iterable[Failure], base_url: str, sources: Iterable[SourceFailure] = ()
+) -> tuple[list[Digest], set[int]]:
+    """Group failures (and sources in error) into one digest per recipient, by form then hook.
 
-    Returns the digests (ordered by recipient) and the ids of failures that
+    Returns the digests (ordered by recipient) and the ids of failed logs that
     nobody is to be told about (owner opted out and no extra address).
     """
     per_recipient: dict[str, list[Failure]] = defaultdict(list)
+    sources_of: dict[str, list[SourceFailure]] = defaultdict(list)
     unaddressed: set[int] = set()
     for failure in failures:
         addresses = recipients(failure)
@@ -114,31 +166,59 @@ def build_digests(failures: Iterable[Failure], base_url: str) -> tuple[list[Dige
             unaddressed.add(failure.log_id)
         for address in addresses:
             per_recipient[address].append(failure)
+    for source in sources:
+        for address in recipients(source):
+            sources_of[address].append(source)
     digests = [
         Digest(
             recipient=address,
-            forms=_form_sections(items, base_url),
-            log_ids=frozenset(f.log_id for f in items),
+            forms=_form_sections(per_recipient.get(address, []), sources_of[address], base_url),
+            log_ids=frozenset(f.log_id for f in per_recipient.get(address, [])),
+            source_ids=frozenset(s.source_id for s in sources_of[address]),
         )
-        for address, items in sorted(per_recipient.items())
+        for address in sorted(set(per_recipient) | set(sources_of))
     ]
     return digests, unaddressed
 
 
-def _form_sections(failures: list[Failure], base_url: str) -> list[FormSection]:
+def _form_sections(
+    failures: list[Failure], sources: list[SourceFailure], base_url: str
+) -> list[FormSection]:
     by_form: dict[str, list[Failure]] = defaultdict(list)
+    names = {source.form_uid: source.form_name for source in sources}
     for failure in failures:
         by_form[failure.form_uid].append(failure)
+        names[failure.form_uid] = failure.form_name
+    source_rows = {source.form_uid: _source_row(source, base_url) for source in sources}
     sections = []
-    for form_uid, items in by_form.items():
+    for form_uid, name in names.items():
         by_hook: dict[str, list[Failure]] = defaultdict(list)
-        for failure in items:
+        for failure in by_form.get(form_uid, []):
             by_hook[failure.hook_uid].append(failure)
         hooks = [_hook_section(hook_items, base_url) for hook_items in by_hook.values()]
         hooks.sort(key=lambda h: (h.name.casefold(), h.uid))
-        sections.append(FormSection(uid=form_uid, name=items[0].form_name, hooks=hooks))
+        sections.append(
+            FormSection(uid=form_uid, name=name, hooks=hooks, source=source_rows.get(form_uid))
+        )
     sections.sort(key=lambda s: (s.name.casefold(), s.uid))
     return sections
+
+
+def _source_row(source: SourceFailure, base_url: str) -> SourceRow:
+    return SourceRow(
+        server=source.url,
+        project_id=source.project_id,
+        xml_form_id=source.xml_form_id,
+        code=source.code,
+        excerpt=excerpt(source.message),
+        since=source.since,
+        url=source_url(base_url, source.form_uid),
+    )
+
+
+def source_url(base_url: str, form_uid: str) -> str:
+    """The form's Source page, where a source's settings are fixed."""
+    return f"{base_url}/forms/{quote(form_uid)}/source"
 
 
 def _hook_section(failures: list[Failure], base_url: str) -> HookSection:

@@ -40,6 +40,32 @@ HINTS = {
     "tls": lambda: _("The secure connection failed (TLS): check the server's certificate."),
 }
 
+#: Source error codes (webapp.sources.client.ERROR_CODES) -> the advice shown under a form.
+SOURCE_HINTS = {
+    "login": lambda: _("ODK Central refused the email or password: update the login."),
+    "forbidden": lambda: _(
+        "The ODK Central user has no rights on this project or form: give it a role there."
+    ),
+    "not_found": lambda: _("ODK Central has no such project or form: check the project and form."),
+    "unreachable": lambda: _(
+        "ODK Central could not be reached: is the server up, and is its address right?"
+    ),
+    "timeout": lambda: _("ODK Central did not answer in time: is the server up?"),
+    "tls": lambda: _("The secure connection failed (TLS): check the server's certificate."),
+    "blocked": lambda: _(
+        "The address is internal, and Formhooks refuses to connect there: use the server's "
+        "public address, or ask your administrator to allow that network "
+        "(SSRF_ALLOWED_NETWORKS)."
+    ),
+    "redirect": lambda: _("ODK Central redirects to another address: use that address."),
+    "server_error": lambda: _(
+        "ODK Central had an error: the problem is on its side; fetching resumes once it is fixed."
+    ),
+    "bad_response": lambda: _(
+        "The server does not answer as ODK Central does: check the server's address."
+    ),
+}
+
 
 def base_url() -> tuple[str, bool]:
     """The public URL for links, and whether it was configured (BASE_URL)."""
@@ -50,14 +76,20 @@ def base_url() -> tuple[str, bool]:
 
 
 def subject(digest: Digest) -> str:
-    """E.g. "Formhooks: 3 failed deliveries in 2 forms"."""
-    return _(
+    """E.g. "Formhooks: 3 failed deliveries in 2 forms", "Formhooks: 1 source error"."""
+    sources = ngettext("%(num)d source error", "%(num)d source errors", digest.source_errors)
+    if not digest.failures:
+        return _("Formhooks: %(sources)s", sources=sources)
+    deliveries = _(
         "Formhooks: %(deliveries)s in %(forms)s",
         deliveries=ngettext(
             "%(num)d failed delivery", "%(num)d failed deliveries", digest.failures
         ),
-        forms=ngettext("%(num)d form", "%(num)d forms", len(digest.forms)),
+        forms=ngettext("%(num)d form", "%(num)d forms", digest.failing_forms),
     )
+    if not digest.source_errors:
+        return deliveries
+    return _("%(deliveries)s, %(sources)s", deliveries=deliveries, sources=sources)
 
 
 def render(template: str, **context: Any) -> str:
@@ -74,9 +106,11 @@ def report_message(digest: Digest, language: str | None) -> Message:
     url, url_configured = base_url()
     with recipient_locale(language):
         hints = {key: text() for key, text in HINTS.items()}
+        source_hints = {key: text() for key, text in SOURCE_HINTS.items()}
         context = {
             "digest": digest,
             "hints": hints,
+            "source_hints": source_hints,
             "base_url": url,
             "base_url_configured": url_configured,
         }

@@ -13,6 +13,9 @@ Each failure is reported once (docs/reports.md, "Once and only once"):
 3. Mark `reported_at` on the logs whose every digest was sent, and release
    (clear the lease of) the others: they are due again at the next run.
 
+Sources in error (ODK Central, webapp.reports.source_errors) are claimed,
+sent in the same digests and marked the same way.
+
 A run that dies between 1 and 3 leaves its lease; when it expires the next
 run sends those failures again. A crash may resend; it never loses one.
 """
@@ -40,6 +43,12 @@ from webapp.reports.mailer import (
     smtp_session,
 )
 from webapp.reports.render import base_url, report_message
+from webapp.reports.source_errors import (
+    claim_due_sources,
+    load_source_failures,
+    mark_sources_reported,
+    release_sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +67,7 @@ class ReportResult:
     unaddressed: int = 0  # of which had nobody to tell (owner opted out, no extra address)
     errors: list[str] = field(default_factory=list)  # one per digest not sent
     kept_due: int = 0  # failed deliveries released for the next run after a send error
+    source_errors: int = 0  # sources in error now marked as reported
     not_configured: str | None = None
 
     @property
@@ -71,6 +81,7 @@ class ReportResult:
             "unaddressed": self.unaddressed,
             "errors": list(self.errors),
             "kept_due": self.kept_due,
+            "source_errors": self.source_errors,
             "not_configured": self.not_configured,
         }
 
@@ -79,7 +90,7 @@ class ReportResult:
         if self.not_configured:
             return self.not_configured
         if not self.emails and not self.errors:
-            if self.reported:
+            if self.reported or self.source_errors:
                 return ngettext(
                     "%(num)d failed delivery had nobody to report to; no email sent.",
                     "%(num)d failed deliveries had nobody to report to; no email sent.",
@@ -96,6 +107,14 @@ class ReportResult:
                     failures=ngettext(
                         "%(num)d failed delivery", "%(num)d failed deliveries", self.reported
                     ),
+                )
+            )
+        if self.source_errors:
+            parts.append(
+                ngettext(
+                    "%(num)d source error reported.",
+                    "%(num)d source errors reported.",
+                    self.source_errors,
                 )
             )
         if self.errors:
@@ -131,26 +150,33 @@ def send_reports(now: datetime | None = None) -> ReportResult:
     now = now or utcnow()
     lease = now + LEASE
     claimed = claim_due(now, lease)
-    if not claimed:
+    sources = claim_due_sources(now, lease)
+    if not claimed and not sources:
         return ReportResult()
     try:
-        return _send_claimed(claimed, now, lease)
+        return _send_claimed(claimed, sources, now, lease)
     except Exception:
         db.session.rollback()
         log.exception(
-            "Failure report run stopped; its %d claimed failures will be reported by a run "
-            "after %s",
+            "Failure report run stopped; its %d claimed failures and %d source errors will be "
+            "reported by a run after %s",
             len(claimed),
+            len(sources),
             lease.isoformat(),
         )
         raise
 
 
-def _send_claimed(claimed: list[int], now: datetime, lease: datetime) -> ReportResult:
+def _send_claimed(
+    claimed: list[int], sources: list[int], now: datetime, lease: datetime
+) -> ReportResult:
     result = ReportResult()
-    digests, unaddressed = build_digests(load_failures(claimed), base_url()[0])
+    digests, unaddressed = build_digests(
+        load_failures(claimed), base_url()[0], load_source_failures(sources)
+    )
     languages = _languages(digests)
     unsent: set[int] = set()
+    unsent_sources: set[int] = set()
     with smtp_session() as send:
         for digest in digests:
             try:
@@ -163,6 +189,7 @@ def _send_claimed(claimed: list[int], now: datetime, lease: datetime) -> ReportR
                     continue
                 log.warning("Failure report not sent, will retry next run: %s", error)
                 unsent |= digest.log_ids
+                unsent_sources |= digest.source_ids
                 continue
             result.emails += 1
     done = [log_id for log_id in claimed if log_id not in unsent]
@@ -170,6 +197,9 @@ def _send_claimed(claimed: list[int], now: datetime, lease: datetime) -> ReportR
     result.unaddressed = len(unaddressed)
     result.kept_due = len(unsent)
     release(claimed, lease)
+    told = [source_id for source_id in sources if source_id not in unsent_sources]
+    result.source_errors = mark_sources_reported(told, now, lease)
+    release_sources(sources, lease)
     log.info("Failure reports: %s", result.summary())
     return result
 

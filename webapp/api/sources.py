@@ -1,0 +1,136 @@
+"""A form's source: `GET|PUT|DELETE /api/v1/forms/<form_uid>/source` (docs/central.md).
+
+Validation is webapp.sources.settings', the same as the panel's Source tab.
+The password is write-only; status fields are read-only (ignored when sent
+back, as for hooks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+
+from webapp.api.common import bp, fail, get_form, invalid, isoformat, json_body
+from webapp.extensions import db
+from webapp.models import Source
+from webapp.sources.settings import apply_source_settings, clean_source_settings
+
+
+def source_json(source: Source) -> dict[str, Any]:
+    """The source as the API shows it: no password, no session token, no cursors."""
+    return {
+        "uid": source.uid,
+        "kind": source.kind,
+        "url": source.url,
+        "project_id": source.project_id,
+        "xml_form_id": source.xml_form_id,
+        "email": source.email,
+        "since": isoformat(source.since),
+        "active": source.active,
+        "send_backfill": source.send_backfill,
+        "connected_at": isoformat(source.connected_at),
+        "status": source.status,
+        "error_code": source.error_code,
+        "last_error": source.last_error,
+        "last_polled_at": isoformat(source.last_polled_at),
+        "next_poll_at": isoformat(source.next_poll_at),
+        "received_count": source.received_count,
+    }
+
+
+@bp.get("/forms/<form_uid>/source")
+def source_detail(form_uid: str):
+    form = get_form(form_uid)
+    if form.source is None:
+        fail(404, f"Form {form_uid!r} has no source.")
+    return source_json(form.source)
+
+
+@bp.put("/forms/<form_uid>/source")
+def source_put(form_uid: str):
+    """Connect the form to a Central form (201), or change its source (200)."""
+    form = get_form(form_uid)
+    source = form.source
+    cleaned, errors = clean_source_settings(json_body(), source=source)
+    if errors:
+        invalid(errors)
+    created = source is None
+    if created:
+        source = Source(form=form)
+        db.session.add(source)
+    apply_source_settings(source, cleaned)
+    db.session.commit()
+    return source_json(source), 201 if created else 200
+
+
+@bp.delete("/forms/<form_uid>/source")
+def source_delete(form_uid: str):
+    """Disconnect: nothing more is fetched; what was stored stays."""
+    form = get_form(form_uid)
+    if form.source is None:
+        fail(404, f"Form {form_uid!r} has no source.")
+    db.session.delete(form.source)
+    db.session.commit()
+    return Response(status=204)
+
+
+def openapi_parts() -> tuple[dict[str, Any], dict[str, Any]]:
+    """This module's (paths, schemas) for the OpenAPI document (webapp.api.openapi)."""
+    errors = {
+        code: {"$ref": f"#/components/responses/{name}"}
+        for code, name in (
+            ("400", "Invalid"),
+            ("401", "Unauthorized"),
+            ("403", "Forbidden"),
+            ("404", "NotFound"),
+        )
+    }
+    source = {"$ref": "#/components/schemas/Source"}
+    answer = {"description": "The source.", "content": {"application/json": {"schema": source}}}
+    text = {"type": "string"}
+    when = {"type": "string", "format": "date-time", "nullable": True, "readOnly": True}
+    paths = {
+        "/api/v1/forms/{form_uid}/source": {
+            "parameters": [{"name": "form_uid", "in": "path", "required": True, "schema": text}],
+            "get": {
+                "summary": "The form's source (ODK Central), see docs/central.md",
+                "responses": {"200": answer, "401": errors["401"], "404": errors["404"]},
+            },
+            "put": {
+                "summary": "Connect the form to a Central form (201), or change its source",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": source}},
+                },
+                "responses": {"200": answer, "201": answer, **errors},
+            },
+            "delete": {
+                "summary": "Disconnect (stored submissions stay)",
+                "responses": {"204": {"description": "Deleted."}, **errors},
+            },
+        }
+    }
+    schema = {
+        "type": "object",
+        "properties": {
+            "uid": {**text, "readOnly": True},
+            "kind": {"type": "string", "enum": ["odk_central"]},
+            "url": {"type": "string", "format": "uri"},
+            "project_id": {"type": "integer", "minimum": 1},
+            "xml_form_id": text,
+            "email": text,
+            "password": {**text, "writeOnly": True},
+            "since": {"type": "string", "format": "date-time", "nullable": True},
+            "active": {"type": "boolean"},
+            "send_backfill": {"type": "boolean"},
+            "status": {"type": "string", "enum": ["ok", "error"], "readOnly": True},
+            "error_code": {**text, "nullable": True, "readOnly": True},
+            "last_error": {**text, "nullable": True, "readOnly": True},
+            "connected_at": when,
+            "last_polled_at": when,
+            "next_poll_at": when,
+            "received_count": {"type": "integer", "readOnly": True},
+        },
+    }
+    return paths, {"Source": schema}
