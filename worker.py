@@ -20,9 +20,7 @@ import sys
 import time
 
 # Loaded once in the parent; forked children inherit these modules.
-import requests  # noqa: F401
-
-import webapp.delivery.engine  # noqa: F401
+import webapp.delivery.drainer  # noqa: F401
 import webapp.delivery.jobs  # noqa: F401
 from webapp import create_app
 
@@ -33,12 +31,12 @@ def run_one(index: int, burst: bool) -> None:
     """One worker process: the app, then RQ's work loop on the delivery queue."""
     from rq import SimpleWorker
 
-    from webapp.delivery import engine
+    from webapp.delivery.drainer import Drainer
     from webapp.delivery.queue import delivery_queue, redis_connection
 
     class Worker(SimpleWorker):
         def request_stop(self, signum, frame):
-            engine.STOP_REQUESTED = True  # a drain job in progress stops taking work
+            Drainer.request_stop()  # a drain job in progress stops taking work
             super().request_stop(signum, frame)
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM is RQ's
@@ -58,7 +56,7 @@ def _asynchronous_commit(app) -> None:
     """Worker transactions on PostgreSQL commit without waiting for the disk.
 
     A worker only moves deliveries along; a change lost in a database crash
-    makes a log be sent again, never lost (see webapp/delivery/engine.py).
+    makes a log be sent again, never lost (see webapp/delivery/drainer.py).
     Submissions are stored by the web process, whose commits stay synchronous.
     """
     from sqlalchemy import event

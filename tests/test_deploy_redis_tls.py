@@ -20,6 +20,7 @@ from webapp.config import ConfigError, load_config
 from webapp.delivery import queue as q
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Submission
+from webapp.tasks.schedule import periodic_jobs
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +75,9 @@ def test_none_delivers_over_tls_through_rq_and_rq_scheduler(app, client, make, e
     result = app.test_cli_runner().invoke(args=["scheduler", "--burst"])
     assert result.exit_code == 0, result.output
     with app.app_context():
-        periodic = [j.id for j in q.scheduler().get_jobs() if j.id.startswith("fh-periodic-")]
-    assert len(periodic) == 2
+        periodic = {j.id for j in q.scheduler().get_jobs() if j.id.startswith("fh-periodic-")}
+    assert periodic == {job.job_id for job in periodic_jobs(app)}
+    assert len(periodic) >= 2  # at least the sweeper and the failure digests
 
 
 def test_required_refuses_a_self_signed_certificate_naming_the_setting(

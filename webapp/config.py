@@ -16,7 +16,7 @@ from typing import Any
 
 from croniter import croniter
 
-from webapp.delivery.http import parse_networks
+from webapp.delivery.addresses import parse_networks
 
 DEFAULT_RETRY_DELAYS = (60, 600, 6000)
 

@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
-from webapp.delivery.http import endpoint_problems
+from webapp.delivery.addresses import endpoint_problems
+from webapp.delivery.headers import RESERVED as _RESERVED_HEADERS
 from webapp.delivery.subset import validate_subset_fields
 from webapp.delivery.wrapper import validate_payload_template
 from webapp.models import AUTH_LEVELS, EXPORT_TYPES, Hook
@@ -46,15 +47,6 @@ MAX_HEADER_VALUE = 4096
 MAX_EMAILS = 20
 # RFC 7230 token characters.
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}\Z")
-_RESERVED_HEADERS = {
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "host",
-    "x-formhooks-delivery",
-    "x-formhooks-event",
-    "x-formhooks-submission",
-}
 
 #: Key of `cleaned` listing the header names whose stored values were dropped
 #: because the endpoint moved to another origin (not a Hook field: not applied).

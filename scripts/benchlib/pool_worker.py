@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rq import SimpleWorker
 
-import webapp.delivery.engine  # noqa: F401 (preloaded in the pool's parent, as worker.py does)
+import webapp.delivery.drainer  # noqa: F401 (preloaded in the pool's parent, as worker.py does)
 import webapp.delivery.jobs  # noqa: F401
 
 
@@ -26,7 +26,7 @@ class Worker(SimpleWorker):
             return super().work(*args, **kwargs)
 
     def request_stop(self, signum, frame):
-        from webapp.delivery import engine
+        from webapp.delivery.drainer import Drainer
 
-        engine.STOP_REQUESTED = True
+        Drainer.request_stop()  # a drain job in progress stops taking work
         super().request_stop(signum, frame)

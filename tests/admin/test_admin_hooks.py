@@ -277,6 +277,8 @@ def test_send_test_posts_once_and_shows_the_answer(app, client, editor, make, en
     [received] = endpoint.requests
     assert received["headers"]["X-Api-Key"] == "k"
     assert received["headers"]["X-Formhooks-Test"] == "true"
+    assert received["headers"]["X-Formhooks-Event"] == "submission.created"
+    assert received["headers"]["X-Formhooks-Submission"] == "uuid:formhooks-test"
     assert json.loads(received["body"])["formhooks_test"] is True  # no submission yet: a sample
     endpoint.statuses = [200]
     post_submission(client, form_uid, token, {"q1": "real", "meta": {"instanceID": "uuid:x"}})
@@ -288,8 +290,17 @@ def test_send_test_posts_once_and_shows_the_answer(app, client, editor, make, en
         "q1": "real",
         "meta": {"instanceID": "uuid:x"},
     }
+    assert endpoint.requests[-1]["headers"]["X-Formhooks-Event"] == "submission.created"
+    assert endpoint.requests[-1]["headers"]["X-Formhooks-Submission"] == "uuid:x"
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(DeliveryLog)) == logs_before
+    # The latest version is an edit: the test says so, as its delivery would.
+    edit = {"q1": "edited", "meta": {"instanceID": "uuid:y", "deprecatedID": "uuid:x"}}
+    post_submission(client, form_uid, token, edit)
+    editor.post(f"/forms/{form_uid}/hooks/{uid}/test")
+    assert json.loads(endpoint.requests[-1]["body"]) == edit
+    assert endpoint.requests[-1]["headers"]["X-Formhooks-Event"] == "submission.edited"
+    assert endpoint.requests[-1]["headers"]["X-Formhooks-Submission"] == "uuid:x"
 
 
 def test_send_test_shows_the_ssrf_guard_message(app, make_app, make):

@@ -293,7 +293,7 @@ def test_a_worker_claims_ahead_but_sends_at_most_send_threads_at_once(app, clien
     import threading
     import time
 
-    from webapp.delivery.engine import MAX_CLAIMED, SEND_THREADS
+    from webapp.delivery.drainer import MAX_CLAIMED, SEND_THREADS
 
     count = MAX_CLAIMED + 16
     endpoint.delay = 0.3
@@ -336,3 +336,23 @@ def test_a_worker_claims_ahead_but_sends_at_most_send_threads_at_once(app, clien
     assert not unsent
     assert SEND_THREADS < max(leased) <= MAX_CLAIMED
     assert most_open <= SEND_THREADS
+
+
+def test_a_stop_request_makes_a_drain_take_nothing_more(app, client, make, endpoint, monkeypatch):
+    """worker.py calls Drainer.request_stop() on SIGTERM: the drain takes no new log."""
+    import threading
+
+    from webapp.delivery.drainer import Drainer
+
+    monkeypatch.setattr(Drainer, "_stop", threading.Event())  # this process's, for this test
+    form_uid, token = make.form()
+    make.hook(form_uid, endpoint=endpoint.url)
+    post(client, form_uid, token)
+    Drainer.request_stop()
+    assert Drainer.stop_requested()
+    with app.app_context():
+        assert Drainer().run() == 0
+        assert feed.pop_due(10) != []  # still waiting in the feed, for the next worker
+    [entry] = logs(app)
+    assert (entry.status, entry.tries, entry.attempts) == ("pending", 0, [])
+    assert endpoint.requests == []

@@ -20,11 +20,10 @@ import pytest
 from rq.registry import FailedJobRegistry
 from sqlalchemy import event, select
 
-from tests.conftest import PG_ADMIN_URL
-from tests.helpers import LoopbackServer, run_worker
+from tests.helpers import PG_ADMIN_URL, LoopbackServer, run_worker
 from webapp.delivery import feed
 from webapp.delivery import queue as q
-from webapp.delivery.engine import lease_seconds
+from webapp.delivery.claims import lease_seconds
 from webapp.delivery.sweeper import sweep_due_logs
 from webapp.extensions import db
 from webapp.models import DeliveryLog
@@ -176,7 +175,7 @@ def test_backend_terminated_mid_statement_sends_each_log_once(app, make, gated, 
 
 def test_database_away_while_sends_are_held_then_back(app, make, gated, caplog):
     """The sends end while PostgreSQL refuses connections; recorded once it is back."""
-    caplog.set_level(logging.INFO, logger="webapp.delivery.engine")
+    caplog.set_level(logging.INFO, logger="webapp.delivery.drainer")
     post_logs(app, make, gated.url)
     database = database_name(app)
     failures: list[BaseException] = []

@@ -1,4 +1,4 @@
-"""webapp.delivery.http: the one outbound HTTP wrapper, against real loopback servers.
+"""webapp.delivery.sender and .addresses: the outbound HTTP wrapper, against loopback servers.
 
 Every connection a test opens goes to loopback (an autouse guard asserts it);
 internal non-loopback addresses are only judged, never contacted.
@@ -24,16 +24,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from webapp.delivery.http import (
-    EXCERPT_BYTES,
-    DeliveryError,
-    HTTPResult,
-    Sender,
-    SSRFError,
-    address_refusal,
-    parse_networks,
-    validate_endpoint_url,
-)
+from webapp.delivery.addresses import address_refusal, parse_networks, validate_endpoint_url
+from webapp.delivery.sender import EXCERPT_BYTES, DeliveryError, HTTPResult, Sender, SSRFError
 
 LOOPBACK = ["127.0.0.0/8"]
 JSON = {"Content-Type": "application/json"}
@@ -391,7 +383,7 @@ def test_one_watchdog_thread_serves_every_post_and_forgets_finished_ones(
     server, sender, monkeypatch
 ):
     """A timer thread per post cost more than a fast send: one thread watches them all."""
-    from webapp.delivery import http
+    from webapp.delivery import deadline
 
     sender.post(server.base + "/ok", b"{}", headers=JSON)
     # Count the threads started during the posts (threads of earlier tests may
@@ -410,7 +402,7 @@ def test_one_watchdog_thread_serves_every_post_and_forgets_finished_ones(
     assert started == []
     watchdogs = [t for t in threading.enumerate() if t.name == "formhooks-watchdog"]
     assert len(watchdogs) == 1
-    assert not http._WATCHDOG._live  # finished exchanges hold nothing
+    assert not deadline.WATCHDOG._live  # finished exchanges hold nothing
 
 
 def test_timeouts_of_different_lengths_fire_each_at_its_own_deadline(server):

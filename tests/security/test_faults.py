@@ -8,7 +8,7 @@
 Every accepted submission must be delivered, exactly once as a success;
 an endpoint may see a second copy only of an attempt interrupted mid-send.
 A PostgreSQL restart interrupts none: drainers wait for the database and
-record the sends they made (webapp/delivery/engine.py), so it sends nothing twice.
+record the sends they made (webapp/delivery/drainer.py), so it sends nothing twice.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from tests.helpers import (
     wait_until,
 )
 from tests.stack import Stack
-from webapp.delivery.engine import INTERRUPTED
+from webapp.delivery.claims import INTERRUPTED
 from webapp.delivery.queue import job_id
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Hook, Submission
@@ -555,8 +555,8 @@ def hostile_endpoint():
 
 
 def test_huge_and_trickling_answers_are_bounded(app, make, stack, hostile_endpoint, figures):
-    from webapp.delivery.engine import MESSAGE_LIMIT
-    from webapp.delivery.http import EXCERPT_BYTES
+    from webapp.delivery.claims import MESSAGE_LIMIT
+    from webapp.delivery.results import EXCERPT_BYTES
 
     timeout = 2.0
     stack.env["DELIVERY_TIMEOUT"] = str(timeout)

@@ -1,4 +1,6 @@
-"""Hostile hook settings (SPEC §5, §7): refused at save, a clear message per field, nothing stored.
+"""Hostile hook settings: refused at save, a clear message per field, nothing stored.
+
+The rules are in README ("What a hook sends") and docs/security.md.
 
 Each case goes through `clean_hook_settings` (the rules the panel and the API
 share) and through the API (`POST /api/v1/forms/<uid>/hooks`, and `PATCH` of
@@ -17,12 +19,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from tests.conftest import SECRET_KEY
+from tests.helpers import SECRET_KEY
 from tests.security.conftest import HOSTILE
 from tests.security.hostile_data import json_objects, render, walk, xml_trees
 from webapp import hook_settings
+from webapp.delivery.addresses import address_refusal
 from webapp.delivery.formats import PayloadError, build_payload
-from webapp.delivery.http import DeliveryError, Sender, SSRFError, address_refusal
+from webapp.delivery.headers import HEADER_RULES, sendable
+from webapp.delivery.sender import DeliveryError, Sender, SSRFError
 from webapp.delivery.wrapper import PLACEHOLDER, apply_payload_template
 from webapp.extensions import db
 from webapp.ingest.parsing import IngestError, parse_body
@@ -451,8 +455,6 @@ header_values = st.text(
 @given(headers=st.dictionaries(header_names | st.text(max_size=8), header_values, max_size=4))
 def test_accepted_headers_can_be_sent(rules, figures, headers):
     """A header accepted at save builds a request without a line break or control character."""
-    from webapp.delivery.http import _headers
-
     figures.add("hook settings tried")
     cleaned, errors = clean_hook_settings(
         {"name": "CRM", "endpoint": ENDPOINT, "settings": {"custom_headers": headers}}
@@ -460,9 +462,9 @@ def test_accepted_headers_can_be_sent(rules, figures, headers):
     if errors:
         check_errors(errors, "settings", repr(headers))
         return
-    built = _headers(cleaned["custom_headers"], None)  # raises DeliveryError if unusable
+    built = sendable(cleaned["custom_headers"])  # raises HeaderError if unusable
     for name, value in built.items():
-        text = value.decode("utf-8") if isinstance(value, bytes) else value
+        text = value.encode("latin-1").decode("utf-8")  # as it goes on the wire
         assert not any(ch in text for ch in "\r\n\x00"), (name, value)
 
 
@@ -739,3 +741,13 @@ def test_accepted_submissions_build_for_any_valid_settings(
         json.loads(sent)
     else:
         parse_xml(sent)
+
+
+@pytest.mark.parametrize("name", sorted(HEADER_RULES))
+def test_every_reserved_header_is_refused_at_save_and_dropped_at_send(rules, name):
+    """One table (webapp.delivery.headers) for the save-time rule and the sender."""
+    cleaned, errors = clean_hook_settings(
+        {"name": "CRM", "endpoint": ENDPOINT, "settings": {"custom_headers": {name.title(): "v"}}}
+    )
+    assert any("set by Formhooks" in message for message in errors.get("settings", [])), errors
+    assert sendable({name.upper(): "v", "X-Other": "w"}) == {"X-Other": "w"}

@@ -5,28 +5,24 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from flask_babel import gettext as _
-from requests.structures import CaseInsensitiveDict
 
-from webapp.attachments.listing import files_of, with_attachments
-from webapp.delivery.engine import get_sender
-from webapp.delivery.formats import JSON_CONTENT_TYPE, PayloadError, build_payload
-from webapp.delivery.http import DeliveryError
+from webapp.attachments.listing import files_of
+from webapp.delivery.formats import JSON_CONTENT_TYPE, PayloadError
+from webapp.delivery.request import HookSettings, PayloadSettings, build_body, build_request
+from webapp.delivery.results import DeliveryError
+from webapp.delivery.sender import get_sender
 from webapp.models import Form, Hook, Submission
 from webapp.models.base import utcnow
+from webapp.models.submissions import event_headers
 
 #: The most of a body shown on a page.
 SHOWN_BYTES = 200_000
 #: The most of a test's response excerpt kept in the flash message.
 TEST_EXCERPT = 600
-
-
-class PayloadSettings(Protocol):
-    export_type: str
-    subset_fields: list[str]
-    payload_template: str | None
+SAMPLE_INSTANCE_ID = "uuid:formhooks-test"
 
 
 @dataclass(frozen=True)
@@ -41,17 +37,13 @@ class Preview:
 
 def build_for(settings: PayloadSettings, form: Form, submission: Submission) -> tuple[bytes, str]:
     """(body, content type) as the engine builds them: the submission as created."""
-    files = files_of([submission.id]).get(submission.id)
-    return build_payload(
+    return build_body(
+        settings,
+        form.uid,
         content_type=submission.content_type,
         body=submission.body,
-        data=with_attachments(submission.data, files)
-        if settings.export_type == "json"
-        else submission.data,
-        form_uid=form.uid,
-        export_type=settings.export_type,
-        subset_fields=list(settings.subset_fields or []),
-        payload_template=settings.payload_template,
+        data=submission.data,
+        files=files_of([submission.id]).get(submission.id),
     )
 
 
@@ -65,22 +57,14 @@ def preview(settings: PayloadSettings, form: Form, submission: Submission) -> Pr
     return Preview(shown, content_type, truncated=len(body) > SHOWN_BYTES)
 
 
-def _sample_body(settings: PayloadSettings, form: Form) -> tuple[bytes, str]:
+def _sample_submission() -> dict[str, Any]:
     """A small made-up submission, for a form that has received none yet."""
     data: dict[str, Any] = {
         "formhooks_test": True,
         "sent_at": utcnow().isoformat(timespec="seconds"),
-        "meta": {"instanceID": "uuid:formhooks-test"},
+        "meta": {"instanceID": SAMPLE_INSTANCE_ID},
     }
-    return build_payload(
-        content_type=JSON_CONTENT_TYPE,
-        body=json.dumps(data).encode(),
-        data=data,
-        form_uid=form.uid,
-        export_type=settings.export_type,
-        subset_fields=list(settings.subset_fields or []),
-        payload_template=settings.payload_template,
-    )
+    return {"content_type": JSON_CONTENT_TYPE, "body": json.dumps(data).encode(), "data": data}
 
 
 @dataclass(frozen=True)
@@ -91,20 +75,35 @@ class TestResult:
 
 
 def send_test(hook: Hook, form: Form, submission: Submission | None) -> TestResult:
-    """POST the hook's body once, through the SSRF-guarded sender. Nothing is recorded."""
+    """POST the hook's request once, built and sent as a delivery is. Nothing is recorded.
+
+    The request is the engine's (webapp.delivery.request), with a test delivery
+    id, X-Formhooks-Test: true, and the event headers of the version sent (the
+    made-up sample is a creation).
+    """
+    if submission is not None:
+        stored = {
+            "content_type": submission.content_type,
+            "body": submission.body,
+            "data": submission.data,
+            "files": files_of([submission.id]).get(submission.id),
+        }
+        event = event_headers(submission.root_id, submission.root_instance_id)
+    else:
+        stored = _sample_submission()
+        event = event_headers(None, SAMPLE_INSTANCE_ID)
     try:
-        if submission is not None:
-            body, content_type = build_for(hook, form, submission)
-        else:
-            body, content_type = _sample_body(hook, form)
+        request = build_request(
+            HookSettings.of(hook, form.uid),
+            **stored,
+            delivery_id="test-" + secrets.token_hex(8),
+            test=True,
+            extra_headers=event,
+        )
     except PayloadError as exc:
         return TestResult(False, _("The body could not be built: %(error)s", error=str(exc)))
-    headers = CaseInsensitiveDict({"Content-Type": content_type})
-    headers.update(hook.custom_headers)
-    headers["X-Formhooks-Delivery"] = "test-" + secrets.token_hex(8)
-    headers["X-Formhooks-Test"] = "true"
     try:
-        result = get_sender().post(hook.endpoint, body, headers=headers, auth=hook.basic_auth)
+        result = get_sender().send(request)
     except DeliveryError as exc:
         return TestResult(False, _("The test could not be delivered: %(error)s", error=exc.message))
     excerpt = result.excerpt[:TEST_EXCERPT]

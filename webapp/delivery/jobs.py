@@ -22,8 +22,8 @@ def deliver(log_id: int) -> bool:
 
 
 def drain() -> int:
-    """Send what the delivery feed holds (see engine.Drainer). Returns how many."""
-    from webapp.delivery.engine import Drainer
+    """Send what the delivery feed holds (see drainer.Drainer). Returns how many."""
+    from webapp.delivery.drainer import Drainer
 
     return _in_app(lambda: Drainer().run())
 

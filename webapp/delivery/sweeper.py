@@ -5,7 +5,7 @@ to the feed again unless Redis already has it (in the feed, or as a queued
 or scheduled retry job). That covers a
 Redis restarted empty, an enqueue lost after commit, and a worker killed
 mid-send (its lease expires). Sending twice is prevented by the claim in
-`engine.claim`, so an extra job costs nothing but a skipped run.
+`claims.prepare`, so an extra job costs nothing but a skipped run.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import time
 from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from webapp.dbfaults import is_disconnect
 from webapp.extensions import csrf, db
 from webapp.ingest import openrosa
 from webapp.ingest import storing as store
@@ -143,20 +144,6 @@ def _unavailable():
     return response
 
 
-def _database_unavailable(exc: Exception) -> bool:
-    import psycopg
-    from sqlalchemy import exc as sa_exc
-
-    return isinstance(
-        exc,
-        sa_exc.OperationalError
-        | sa_exc.InterfaceError
-        | sa_exc.TimeoutError
-        | psycopg.OperationalError
-        | psycopg.InterfaceError,
-    )
-
-
 @bp.post("/api/v1/forms/<form_uid>/submissions")
 @csrf.exempt
 def receive(form_uid: str):
@@ -183,7 +170,7 @@ def receive(form_uid: str):
                 return _refused(form_uid, refusal, token)
             return _error(exc.status, exc.message)
     except Exception as exc:
-        if not _database_unavailable(exc):
+        if not is_disconnect(exc):
             raise
         current_app.logger.warning("Submission refused with 503: database unavailable: %s", exc)
         return _unavailable()
@@ -209,7 +196,7 @@ def probe(form_uid: str):
         token = _credential(form_uid)
         refusal = check_form(form_uid, token)
     except Exception as exc:
-        if not _database_unavailable(exc):
+        if not is_disconnect(exc):
             raise
         return _unavailable()
     if refusal is not None:

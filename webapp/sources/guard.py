@@ -1,6 +1,6 @@
 """A `requests` adapter that connects only to addresses the SSRF policy allows.
 
-The policy is the hooks' (`address_refusal` in webapp.delivery.http, the
+The policy is the hooks' (`address_refusal` in webapp.delivery.addresses, the
 README's "Internal addresses (SSRF)"): a name is resolved once, every
 address it resolves to is checked, and the socket is connected to a
 checked address, so a DNS answer that changes between check and connect
@@ -20,7 +20,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 # The one import of the hooks' SSRF policy in webapp.sources: client.py and
 # settings.py take these names from here, so a move of that policy is one edit.
-from webapp.delivery.http import IPNetwork, address_refusal, validate_endpoint_url
+from webapp.delivery.addresses import IPNetwork, address_refusal, validate_endpoint_url
 
 __all__ = [
     "BlockedAddress",
