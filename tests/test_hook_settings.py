@@ -6,6 +6,7 @@ import pytest
 
 from webapp.hook_settings import CLEARED, apply_hook_settings, clean_hook_settings, same_origin
 from webapp.models import Hook
+from webapp.validation import english_errors
 
 VALID = {
     "name": "CRM",
@@ -21,8 +22,8 @@ VALID = {
 
 
 def test_valid_settings_are_cleaned_and_applied(ctx):
-    cleaned, errors = clean_hook_settings(VALID)
-    assert errors == {}
+    cleaned, problems = clean_hook_settings(VALID)
+    assert problems == []
     assert cleaned["subset_fields"] == ["household", "q3"]
     assert cleaned["notification_emails"] == ["Ops@example.org"]
     hook = Hook(form_id=1)
@@ -61,7 +62,8 @@ def test_bad_settings_are_refused_with_a_message_per_field(ctx, change, field, f
     values = {**VALID, **change}
     if change.get("auth_level") == "basic_auth":
         values["settings"] = change["settings"]
-    cleaned, errors = clean_hook_settings(values)
+    cleaned, problems = clean_hook_settings(values)
+    errors = english_errors(problems)
     assert cleaned == {}
     assert field in errors, errors
     assert fragment.lower() in " ".join(errors[field]).lower()
@@ -70,17 +72,18 @@ def test_bad_settings_are_refused_with_a_message_per_field(ctx, change, field, f
 def test_update_keeps_password_when_blank_and_checks_wrapper_against_new_format(ctx):
     hook = Hook(form_id=1)
     apply_hook_settings(hook, clean_hook_settings(VALID)[0])
-    cleaned, errors = clean_hook_settings({"settings": {"password": ""}}, hook=hook)
-    assert errors == {} and "password" not in cleaned
-    cleaned, errors = clean_hook_settings({"export_type": "xml"}, hook=hook)
-    assert "payload_template" in errors  # the existing wrapper does not fit XML
+    cleaned, problems = clean_hook_settings({"settings": {"password": ""}}, hook=hook)
+    assert problems == [] and "password" not in cleaned
+    cleaned, problems = clean_hook_settings({"export_type": "xml"}, hook=hook)
+    # the existing wrapper does not fit XML
+    assert [(p.field, p.code) for p in problems] == [("payload_template", "wrapper.json_only")]
 
 
 def test_switching_to_basic_auth_needs_credentials(ctx):
     hook = Hook(form_id=1)
     apply_hook_settings(hook, clean_hook_settings({"name": "n", "endpoint": "https://e.org/"})[0])
-    cleaned, errors = clean_hook_settings({"auth_level": "basic_auth"}, hook=hook)
-    assert cleaned == {} and "password" in " ".join(errors["settings"])
+    cleaned, problems = clean_hook_settings({"auth_level": "basic_auth"}, hook=hook)
+    assert cleaned == {} and "password" in " ".join(english_errors(problems)["settings"])
 
 
 @pytest.mark.parametrize(
@@ -102,22 +105,25 @@ def test_a_new_origin_needs_the_secrets_again(ctx):
     hook = Hook(form_id=1)
     apply_hook_settings(hook, clean_hook_settings(VALID)[0])
     moved = {"endpoint": "https://evil.example/collect"}
-    cleaned, errors = clean_hook_settings(moved, hook=hook)
-    assert "enter the password again" in " ".join(errors["settings"])
+    cleaned, problems = clean_hook_settings(moved, hook=hook)
+    assert [(p.field, p.code, p.part) for p in problems] == [
+        ("settings", "password.new_origin", "password")
+    ]
+    assert "enter the password again" in " ".join(english_errors(problems)["settings"])
     # The password given again: the stored header value (not re-entered) is cleared.
     again = {**moved, "settings": {"password": "new pass"}}
-    cleaned, errors = clean_hook_settings(again, hook=hook)
-    assert errors == {}
+    cleaned, problems = clean_hook_settings(again, hook=hook)
+    assert problems == []
     assert cleaned["custom_headers"] == {} and cleaned[CLEARED] == ["X-Api-Key"]
     # A header sent with its kept value (blank in the panel, masked in the API) is cleared too;
     # a new value is kept.
     headers = {"X-Api-Key": "k", "X-Other": "typed"}
     values = {**again, "settings": {"password": "new pass", "custom_headers": headers}}
-    cleaned, errors = clean_hook_settings(values, hook=hook, kept_headers={"X-Api-Key"})
+    cleaned, problems = clean_hook_settings(values, hook=hook, kept_headers={"X-Api-Key"})
     assert cleaned["custom_headers"] == {"X-Other": "typed"}
     # The same origin keeps everything.
     same = {"endpoint": "https://crm.example.org/other/path"}
-    cleaned, errors = clean_hook_settings(same, hook=hook)
-    assert errors == {} and CLEARED not in cleaned and "custom_headers" not in cleaned
+    cleaned, problems = clean_hook_settings(same, hook=hook)
+    assert problems == [] and CLEARED not in cleaned and "custom_headers" not in cleaned
     apply_hook_settings(hook, cleaned)
     assert hook.password == "p@ss word!" and hook.custom_headers == {"X-Api-Key": "k"}

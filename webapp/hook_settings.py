@@ -2,9 +2,10 @@
 
 `clean_hook_settings()` takes KoboToolbox-named fields (as the API receives
 them, and as the admin forms produce them), checks every one, and returns
-either cleaned values or errors per field. `apply_hook_settings()` writes
-cleaned values to a Hook, encrypting secrets. Nothing is changed when there
-are errors.
+either cleaned values or problems (`webapp.validation.Problem`: field, code,
+parameters; the API words them in English, the panel in the reader's
+language). `apply_hook_settings()` writes cleaned values to a Hook,
+encrypting secrets. Nothing is changed when there are problems.
 
 Stored secrets never follow the endpoint to another origin (scheme, host,
 port): see `_secrets_for_new_origin()`.
@@ -20,11 +21,12 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
-from webapp.delivery.addresses import validate_endpoint_url
+from webapp.delivery.addresses import endpoint_problems
 from webapp.delivery.headers import RESERVED as _RESERVED_HEADERS
 from webapp.delivery.subset import validate_subset_fields
 from webapp.delivery.wrapper import validate_payload_template
 from webapp.models import AUTH_LEVELS, EXPORT_TYPES, Hook
+from webapp.validation import Problem
 
 FIELDS = (
     "name",
@@ -46,7 +48,6 @@ MAX_EMAILS = 20
 # RFC 7230 token characters.
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}\Z")
 
-Errors = dict[str, list[str]]
 #: Key of `cleaned` listing the header names whose stored values were dropped
 #: because the endpoint moved to another origin (not a Hook field: not applied).
 CLEARED = "cleared_headers"
@@ -57,8 +58,8 @@ def clean_hook_settings(
     *,
     hook: Hook | None = None,
     kept_headers: Collection[str] = (),
-) -> tuple[dict[str, Any], Errors]:
-    """Check `values`; returns (cleaned, errors).
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Check `values`; returns (cleaned, problems), cleaned being {} if any.
 
     With `hook` (an update), absent fields keep the hook's value; without it
     (a creation), `name` and `endpoint` are required. `settings.password`
@@ -66,18 +67,18 @@ def clean_hook_settings(
     the headers of `settings.custom_headers` whose values the caller copied
     from the stored ones (a blank field, a mask sent back), not typed anew.
     """
-    errors: Errors = {}
+    errors: list[Problem] = []
     cleaned: dict[str, Any] = {}
 
-    def error(field: str, message: str) -> None:
-        errors.setdefault(field, []).append(message)
+    def error(field: str, code: str, part: str = "", **params: Any) -> None:
+        errors.append(Problem(field, code, params, part))
 
     unknown = sorted(set(values) - set(FIELDS) - {"uid"})
     for field in unknown:
-        error(field, "Unknown field.")
+        error(field, "field.unknown")
     for field, value in values.items():
         if _unstorable(value):
-            error(field, "Contains a NUL character or invalid Unicode (a lone surrogate).")
+            error(field, "value.unstorable")
     if errors:
         return {}, errors
 
@@ -89,9 +90,9 @@ def clean_hook_settings(
     if "name" in values or hook is None:
         name = values.get("name")
         if not isinstance(name, str) or not name.strip():
-            error("name", "Enter a name.")
+            error("name", "name.required")
         elif len(name.strip()) > MAX_NAME:
-            error("name", f"At most {MAX_NAME} characters.")
+            error("name", "name.too_long", most=MAX_NAME)
         else:
             cleaned["name"] = name.strip()
 
@@ -99,11 +100,11 @@ def clean_hook_settings(
         endpoint = values.get("endpoint")
         endpoint = endpoint.strip() if isinstance(endpoint, str) else endpoint
         # A host written as an internal IP address is refused now, not at send time.
-        problems = validate_endpoint_url(
+        problems = endpoint_problems(
             endpoint, allowed_networks=current_app.config["SSRF_ALLOWED_NETWORKS"]
         )
         if problems:
-            errors.setdefault("endpoint", []).extend(problems)
+            errors.extend(problems)
         else:
             cleaned["endpoint"] = endpoint
 
@@ -112,41 +113,41 @@ def clean_hook_settings(
             if isinstance(values[field], bool):
                 cleaned[field] = values[field]
             else:
-                error(field, "Must be true or false.")
+                error(field, "value.not_bool")
 
     export_type = current("export_type", "json")
     if export_type not in EXPORT_TYPES:
-        error("export_type", "Choose json or xml.")
+        error("export_type", "export_type.choice")
     elif "export_type" in values:
         cleaned["export_type"] = export_type
 
     auth_level = current("auth_level", "no_auth")
     if auth_level not in AUTH_LEVELS:
-        error("auth_level", "Choose no_auth or basic_auth.")
+        error("auth_level", "auth_level.choice")
     elif "auth_level" in values:
         cleaned["auth_level"] = auth_level
 
     if "settings" in values:
         _clean_settings(values["settings"], auth_level, hook, cleaned, error)
     elif auth_level == "basic_auth" and not (hook and hook.username and hook.password_encrypted):
-        error("settings", "Basic auth needs a username and a password.")
+        error("settings", "basic_auth.incomplete", "username")
 
     if "subset_fields" in values:
         tags = values["subset_fields"]
         problems = validate_subset_fields(tags)
         if problems:
-            errors.setdefault("subset_fields", []).extend(problems)
+            errors.extend(problems)
         else:
             cleaned["subset_fields"] = list(dict.fromkeys(tags))
 
     template = current("payload_template", None)
     if template is not None and not isinstance(template, str):
-        error("payload_template", "Must be text.")
+        error("payload_template", "value.not_text")
     elif "payload_template" in values or "export_type" in values:
         template = template if template and template.strip() else None
         problems = validate_payload_template(template, export_type)
         if problems:
-            errors.setdefault("payload_template", []).extend(problems)
+            errors.extend(problems)
         elif "payload_template" in values:
             cleaned["payload_template"] = template
 
@@ -182,7 +183,7 @@ def _secrets_for_new_origin(hook, auth_level, kept_headers, cleaned, error) -> N
         return
     if not cleaned.get("password"):
         if auth_level == "basic_auth":
-            error("settings", "The endpoint is on another host: enter the password again.")
+            error("settings", "password.new_origin", "password")
             return
         if hook.password_encrypted:
             cleaned["password"] = ""
@@ -199,55 +200,54 @@ def _secrets_for_new_origin(hook, auth_level, kept_headers, cleaned, error) -> N
 
 def _clean_settings(settings, auth_level, hook, cleaned, error) -> None:
     if not isinstance(settings, Mapping):
-        error("settings", "Must be an object with username, password and custom_headers.")
+        error("settings", "settings.not_object")
         return
     for key in sorted(set(settings) - {"username", "password", "custom_headers"}):
-        error("settings", f"Unknown setting {key!r}.")
+        error("settings", "settings.unknown", key=key)
     username = settings.get("username", hook.username if hook else "")
     password = settings.get("password")
     if not isinstance(username, str) or len(username) > 255 or ":" in username:
-        error("settings", "The username must be text of at most 255 characters, without ':'.")
+        error("settings", "username.invalid", "username")
     elif "username" in settings:
         cleaned["username"] = username
     if password is not None and not isinstance(password, str):
-        error("settings", "The password must be text.")
+        error("settings", "password.not_text", "password")
     elif password:
         cleaned["password"] = password
     has_password = bool(password) or bool(hook and hook.password_encrypted)
     if auth_level == "basic_auth" and (not username or not has_password):
-        error("settings", "Basic auth needs a username and a password.")
+        error("settings", "basic_auth.incomplete", "username" if not username else "password")
     if "custom_headers" in settings:
         headers = settings["custom_headers"]
         problems = header_problems(headers)
         for problem in problems:
-            error("settings", problem)
+            error(problem.field, problem.code, problem.part, **problem.params)
         if not problems:
             cleaned["custom_headers"] = dict(headers)
 
 
-def header_problems(headers: Any) -> list[str]:
-    """Messages for bad custom headers; [] when they are all usable."""
+def header_problems(headers: Any) -> list[Problem]:
+    """Problems of custom headers (field "settings", part "custom_headers"); [] when usable."""
+
+    def problem(code: str, **params: Any) -> Problem:
+        return Problem("settings", code, params, "custom_headers")
+
     if not isinstance(headers, Mapping):
-        return ["custom_headers must be an object of header names to values."]
+        return [problem("headers.not_object")]
     if len(headers) > MAX_HEADERS:
-        return [f"At most {MAX_HEADERS} custom headers."]
+        return [problem("headers.too_many", most=MAX_HEADERS)]
     problems = []
     for name, value in headers.items():
         if not isinstance(name, str) or not _HEADER_NAME.match(name):
-            problems.append(
-                f"Header name {name!r} is not valid (letters, digits and - only; no spaces, "
-                "colons or line breaks)."
-            )
+            problems.append(problem("header.name_invalid", name=name))
         elif name.lower() in _RESERVED_HEADERS:
-            problems.append(f"Header {name!r} is set by Formhooks and cannot be changed.")
+            problems.append(problem("header.reserved", name=name))
         if not isinstance(value, str):
-            problems.append(f"The value of header {name!r} must be text.")
+            problems.append(problem("header.value_not_text", name=name))
         elif any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
-            problems.append(
-                f"The value of header {name!r} must not contain line breaks or control characters."
-            )
+            problems.append(problem("header.value_control", name=name))
         elif len(value) > MAX_HEADER_VALUE:
-            problems.append(f"The value of header {name!r} is too long.")
+            problems.append(problem("header.value_too_long", name=name))
     return problems
 
 
@@ -273,17 +273,17 @@ def _unstorable(value: Any) -> bool:
 
 def _clean_emails(emails, cleaned, error) -> None:
     if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
-        error("notification_emails", "Must be a list of email addresses.")
+        error("notification_emails", "emails.not_list")
         return
     if len(emails) > MAX_EMAILS:
-        error("notification_emails", f"At most {MAX_EMAILS} addresses.")
+        error("notification_emails", "emails.too_many", most=MAX_EMAILS)
         return
     normalized, valid = [], True
     for email in emails:
         try:
             normalized.append(validate_email(email.strip(), check_deliverability=False).normalized)
         except EmailNotValidError as exc:
-            error("notification_emails", f"{email!r}: {exc}")
+            error("notification_emails", "email.invalid", email=email, detail=str(exc))
             valid = False
     if valid:
         cleaned["notification_emails"] = list(dict.fromkeys(normalized))

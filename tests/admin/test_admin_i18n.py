@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import re
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
@@ -91,6 +93,41 @@ def test_hook_setting_errors_are_shown_in_french(editor, make):
     assert "n’est pas du JSON valide" in page and "à la ligne 1" in page
     assert "ne doit ni commencer ni finir par" in page
     assert "Rien n’a été enregistré" in page
+
+
+def shown_errors(page: str, field: str) -> str:
+    """The messages shown under `field` (unescaped), or "" when none."""
+    match = re.search(rf'<ul class="errors" id="{field}-error">(.*?)</ul>', page, re.S)
+    return html.unescape(match.group(1)) if match else ""
+
+
+def test_bad_wrapper_header_and_url_are_explained_in_french_by_their_fields(editor, make):
+    uid, _ = make.form()
+    editor.post("/language", {"language": "fr"})
+    response = editor.post(
+        f"/forms/{uid}/hooks/new",
+        {
+            "name": "CRM",
+            "endpoint": "http://10.0.0.1/hook",
+            "export_type": "json",
+            "auth_level": "no_auth",
+            "payload_template": '{"data": "%SUBMISSION%"}',
+            "custom_headers-0-name": "Host",
+            "custom_headers-0-value": "evil.example",
+        },
+    )
+    assert response.status_code == 400
+    page = response.text
+    assert "10.0.0.1 est une adresse interne (a private address)\u00a0: Formhooks n’envoie pas" in (
+        shown_errors(page, "endpoint")
+    )
+    assert "%SUBMISSION% doit tenir lieu de valeur JSON, pas se trouver dans une chaîne JSON" in (
+        shown_errors(page, "payload_template")
+    )
+    assert "L’en-tête 'Host' est fixé par Formhooks et ne peut pas être changé." in (
+        shown_errors(page, "headers")
+    )
+    assert shown_errors(page, "auth") == ""
 
 
 def test_form_errors_from_wtforms_are_in_french(editor):

@@ -290,12 +290,17 @@ def test_subset_xml_keeps_escapes_non_ascii_and_namespaces():
 # --------------------------------------------------------------------------
 
 
+def subset_messages(tags) -> list[str]:
+    """validate_subset_fields() as the API words it."""
+    return [problem.message() for problem in validate_subset_fields(tags)]
+
+
 def test_validate_subset_fields():
     assert validate_subset_fields([]) == []
-    assert validate_subset_fields(["q3", "group2/subgroup1", "_id", "meta/instanceID", "q3"]) == []
-    assert validate_subset_fields("q3") == ["Subset fields must be a list of strings."]
-    assert validate_subset_fields(None) == ["Subset fields must be a list of strings."]
-    errors = validate_subset_fields([1, "", "a b", "/a", "a/", "a//b", "x" * 256, "ok", "x" * 255])
+    assert subset_messages(["q3", "group2/subgroup1", "_id", "meta/instanceID", "q3"]) == []
+    assert subset_messages("q3") == ["Subset fields must be a list of strings."]
+    assert subset_messages(None) == ["Subset fields must be a list of strings."]
+    errors = subset_messages([1, "", "a b", "/a", "a/", "a//b", "x" * 256, "ok", "x" * 255])
     assert errors == [
         "Subset field #1 must be a string.",
         "Subset field #2 is empty.",
@@ -304,9 +309,21 @@ def test_validate_subset_fields():
         "Subset field 'a//b' must not contain '//'.",
         "Subset field #7 is too long (at most 255 characters).",
     ]
-    assert validate_subset_fields([f"q{i}" for i in range(500)]) == []
-    assert validate_subset_fields([f"q{i}" for i in range(501)]) == [
+    assert subset_messages([f"q{i}" for i in range(500)]) == []
+    assert subset_messages([f"q{i}" for i in range(501)]) == [
         "At most 500 subset fields are allowed (501 given)."
+    ]
+
+
+def test_subset_problems_name_three_tags_and_count_the_rest():
+    problems = validate_subset_fields(["a b", "c d", "e f", "g h", "i j", "/x"])
+    assert [(p.field, p.code, dict(p.params)) for p in problems] == [
+        (
+            "subset_fields",
+            "subset.space.more",
+            {"tags": "'a b', 'c d', 'e f'", "more": 2, "most": 255},
+        ),
+        ("subset_fields", "subset.slash.one", {"tags": "'/x'", "most": 255}),
     ]
 
 

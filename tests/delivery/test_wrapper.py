@@ -21,6 +21,21 @@ from webapp.delivery.wrapper import (
 from webapp.extensions import db
 from webapp.hook_settings import clean_hook_settings
 from webapp.models import FAILED, DeliveryLog
+from webapp.validation import Problem, english_errors
+
+
+def wrapper_messages(template, export_type: str) -> list[str]:
+    """validate_payload_template() as the API words it."""
+    return [problem.message() for problem in validate_payload_template(template, export_type)]
+
+
+def test_wrapper_problems_are_values():
+    [problem] = validate_payload_template('{\n  "a": %SUBMISSION%,\n  "b": x\n}', "json")
+    assert problem == Problem(
+        "payload_template",
+        "wrapper.invalid_json",
+        {"placeholder": PLACEHOLDER, "detail": "Expecting value", "line": 3, "column": 8},
+    )
 
 
 @pytest.mark.parametrize(
@@ -37,39 +52,39 @@ from webapp.models import FAILED, DeliveryLog
     ],
 )
 def test_valid_templates(template):
-    assert validate_payload_template(template, "json") == []
+    assert wrapper_messages(template, "json") == []
 
 
 def test_invalid_json_template_says_where():
-    [error] = validate_payload_template('{"data": %SUBMISSION%', "json")
+    [error] = wrapper_messages('{"data": %SUBMISSION%', "json")
     assert "not valid JSON" in error
     assert "Expecting ',' delimiter at line 1, column 22" in error
-    [error] = validate_payload_template('{\n  "a": %SUBMISSION%,\n  "b": x\n}', "json")
+    [error] = wrapper_messages('{\n  "a": %SUBMISSION%,\n  "b": x\n}', "json")
     assert "Expecting value at line 3, column 8" in error
-    assert validate_payload_template("{{%SUBMISSION%}}", "json") != []
-    assert validate_payload_template("not json", "json") != []
+    assert wrapper_messages("{{%SUBMISSION%}}", "json") != []
+    assert wrapper_messages("not json", "json") != []
 
 
 def test_template_placeholder_inside_a_string_is_refused():
-    [error] = validate_payload_template('{"data": "%SUBMISSION%"}', "json")
+    [error] = wrapper_messages('{"data": "%SUBMISSION%"}', "json")
     assert "inside a JSON string" in error
-    assert validate_payload_template('{"data": "before %SUBMISSION% after"}', "json") != []
+    assert wrapper_messages('{"data": "before %SUBMISSION% after"}', "json") != []
 
 
 def test_template_with_xml_format_is_refused():
-    assert validate_payload_template('{"data": %SUBMISSION%}', "xml") == [
+    assert wrapper_messages('{"data": %SUBMISSION%}', "xml") == [
         "A custom wrapper can only be used with the JSON format."
     ]
-    assert validate_payload_template("", "xml") == []
-    assert validate_payload_template(None, "xml") == []
+    assert wrapper_messages("", "xml") == []
+    assert wrapper_messages(None, "xml") == []
 
 
 def test_template_too_long_or_not_a_string():
     too_long = '{"a": "' + "x" * 65536 + '"}'
-    assert validate_payload_template(too_long, "json") == [
+    assert wrapper_messages(too_long, "json") == [
         "The custom wrapper is too long (at most 65536 characters)."
     ]
-    assert validate_payload_template(42, "json") == ["The custom wrapper must be a string."]  # type: ignore[arg-type]
+    assert wrapper_messages(42, "json") == ["The custom wrapper must be a string."]  # type: ignore[arg-type]
 
 
 def test_apply_payload_template():
@@ -90,17 +105,17 @@ def placeholders(count: int) -> str:
 
 
 def test_a_wrapper_with_too_many_placeholders_is_refused_at_save():
-    assert validate_payload_template(placeholders(MAX_PLACEHOLDERS), "json") == []
-    assert validate_payload_template(placeholders(MAX_PLACEHOLDERS + 1), "json") == [
+    assert wrapper_messages(placeholders(MAX_PLACEHOLDERS), "json") == []
+    assert wrapper_messages(placeholders(MAX_PLACEHOLDERS + 1), "json") == [
         f"The custom wrapper has {MAX_PLACEHOLDERS + 1} {PLACEHOLDER} placeholders;"
         f" at most {MAX_PLACEHOLDERS} are allowed."
     ]
-    [error] = validate_payload_template(placeholders(1000), "json")
+    [error] = wrapper_messages(placeholders(1000), "json")
     assert "has 1,000 %SUBMISSION% placeholders" in error
 
 
 def test_the_api_refuses_a_1000_placeholder_wrapper_and_stores_nothing(ctx):
-    cleaned, errors = clean_hook_settings(
+    cleaned, problems = clean_hook_settings(
         {
             "name": "CRM",
             "endpoint": "https://crm.example.org/hook",
@@ -108,7 +123,7 @@ def test_the_api_refuses_a_1000_placeholder_wrapper_and_stores_nothing(ctx):
             "payload_template": placeholders(1000),
         }
     )
-    assert errors == {
+    assert english_errors(problems) == {
         "payload_template": [
             f"The custom wrapper has 1,000 {PLACEHOLDER} placeholders;"
             f" at most {MAX_PLACEHOLDERS} are allowed."

@@ -22,16 +22,24 @@ from sqlalchemy import select
 from tests.helpers import SECRET_KEY
 from tests.security.conftest import HOSTILE
 from tests.security.hostile_data import json_objects, render, walk, xml_trees
+from webapp import hook_settings
 from webapp.delivery.addresses import address_refusal
 from webapp.delivery.formats import PayloadError, build_payload
 from webapp.delivery.headers import HEADER_RULES, sendable
 from webapp.delivery.sender import DeliveryError, Sender, SSRFError
 from webapp.delivery.wrapper import PLACEHOLDER, apply_payload_template
 from webapp.extensions import db
-from webapp.hook_settings import clean_hook_settings
 from webapp.ingest.parsing import IngestError, parse_body
 from webapp.models import ApiToken, Hook, User
+from webapp.validation import english_errors
 from webapp.xforms import parse_xml
+
+
+def clean_hook_settings(values: dict, **kwargs) -> tuple[dict, dict[str, list[str]]]:
+    """The hook rules, their problems worded as the API words them: {field: [messages]}."""
+    cleaned, problems = hook_settings.clean_hook_settings(values, **kwargs)
+    return cleaned, english_errors(problems)
+
 
 ENDPOINT = "https://crm.example.org/hook"
 
@@ -643,23 +651,23 @@ def test_bad_subset_tags_of_every_kind_give_one_message_per_kind(rules):
 def test_new_setting_messages_are_shown_in_french(rules):
     from flask_babel import force_locale
 
-    from webapp.admin.setting_messages import translate
+    from webapp.admin.hook_editing import translate
 
-    messages = [
-        *clean_hook_settings({"name": "CRM", "endpoint": "http://0x7f000001/"})[1]["endpoint"],
-        *clean_hook_settings(
+    problems = [
+        *hook_settings.clean_hook_settings({"name": "CRM", "endpoint": "http://0x7f000001/"})[1],
+        *hook_settings.clean_hook_settings(
             {
                 "name": "CRM",
                 "endpoint": ENDPOINT,
                 "subset_fields": [f"q {i}" for i in range(600)] + ["/a", "a/", "a//b", "b//c"],
             }
-        )[1]["subset_fields"],
-        *clean_hook_settings(
+        )[1],
+        *hook_settings.clean_hook_settings(
             {"name": "CRM", "endpoint": ENDPOINT, "subset_fields": ["a b", "c d", "/x", "/y"]}
-        )[1]["subset_fields"],
+        )[1],
     ]
     with rules.test_request_context(), force_locale("fr"):
-        french = [translate(message) for message in messages]
+        french = [translate(problem) for problem in problems]
     assert french == [
         "0x7f000001 est une autre écriture de 127.0.0.1, une adresse interne (a loopback "
         "address) : Formhooks n’envoie pas vers les adresses internes "

@@ -2,23 +2,25 @@
 
 `posted_values()` turns the posted form into the KoboToolbox-named values
 that `clean_hook_settings()` checks (the same function the API uses), and
-`route_errors()` places its errors next to the fields of the page. Only the
+`route_errors()` places its problems next to the fields of the page, in the
+reader's language (by problem code and field: nothing parses sentences). Only the
 shape of the page's own widgets is checked here (a header value without a
 name, a header given twice); every setting rule lives in hook_settings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask_babel import gettext as _
 
-from webapp.admin.setting_messages import translate
 from webapp.admin.webforms import BLANK_HEADER_ROWS, HookForm
 from webapp.models import Hook
+from webapp.validation import Problem
 
 Errors = dict[str, list[str]]
-#: Where the errors of `clean_hook_settings()` are shown: form field names, plus
+#: Where the problems of `clean_hook_settings()` are shown: form field names, plus
 #: "headers" (the custom headers table) and "auth" (username and password).
 _DIRECT = {
     "name",
@@ -135,16 +137,20 @@ def _posted_headers(webform: HookForm, hook: Hook | None) -> tuple[dict[str, str
     return headers, errors
 
 
-def route_errors(errors: Errors) -> Errors:
-    """Map clean_hook_settings() errors to the places they are shown on the page."""
+def route_errors(problems: Iterable[Problem]) -> Errors:
+    """Place clean_hook_settings() problems on the page, translated: {slot: [messages]}."""
     routed: Errors = {}
-    for field, messages in errors.items():
-        for message in messages:
-            if field in _DIRECT:
-                slot = field
-            elif field == "settings":
-                slot = "headers" if "header" in message.lower() else "auth"
-            else:
-                slot = "form"
-            routed.setdefault(slot, []).append(translate(message))
+    for problem in problems:
+        if problem.field in _DIRECT:
+            slot = problem.field
+        elif problem.field == "settings":
+            slot = "headers" if problem.part == "custom_headers" else "auth"
+        else:
+            slot = "form"
+        routed.setdefault(slot, []).append(translate(problem))
     return routed
+
+
+def translate(problem: Problem) -> str:
+    """`problem` in the reader's language (English when a template has no translation)."""
+    return _(problem.panel_template) % dict(problem.params)

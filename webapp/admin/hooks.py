@@ -70,10 +70,10 @@ def _edit_page(form: Form, hook: Hook | None):
             errors["form"] = [_("Some fields need your attention.")]
         else:
             values, errors = posted_values(webform, hook)
-            cleaned, setting_errors = clean_hook_settings(
+            cleaned, problems = clean_hook_settings(
                 values, hook=hook, kept_headers=kept_headers(webform, hook)
             )
-            for slot, messages in route_errors(setting_errors).items():
+            for slot, messages in route_errors(problems).items():
                 errors.setdefault(slot, []).extend(messages)
             if not errors and request.form.get("action") != "preview":
                 return _save(form, hook, cleaned)

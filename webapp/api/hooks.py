@@ -18,6 +18,7 @@ from webapp.extensions import db
 from webapp.hook_settings import apply_hook_settings, clean_hook_settings
 from webapp.models import Hook
 from webapp.models.hooks import mask
+from webapp.validation import english_errors
 
 # Output-only fields: ignored when a client sends back what it got, as DRF does.
 READ_ONLY_FIELDS = frozenset(
@@ -71,9 +72,9 @@ def hook_list(form_uid: str):
 def hook_create(form_uid: str):
     """Create a hook; it receives the submissions created from now on."""
     form = get_form(form_uid)
-    cleaned, errors = clean_hook_settings(_writable(json_body(), None)[0])
-    if errors:
-        invalid(errors)
+    cleaned, problems = clean_hook_settings(_writable(json_body(), None)[0])
+    if problems:
+        invalid(english_errors(problems))
     hook = Hook(form=form, name=cleaned["name"], endpoint=cleaned["endpoint"])
     apply_hook_settings(hook, cleaned)
     db.session.add(hook)
@@ -92,9 +93,9 @@ def hook_update(form_uid: str, hook_uid: str):
     """Change some fields. Enabling a disabled hook sends what it parked meanwhile."""
     hook = get_hook(form_uid, hook_uid)
     values, kept = _writable(json_body(), hook)
-    cleaned, errors = clean_hook_settings(values, hook=hook, kept_headers=kept)
-    if errors:
-        invalid(errors)
+    cleaned, problems = clean_hook_settings(values, hook=hook, kept_headers=kept)
+    if problems:
+        invalid(english_errors(problems))
     was_active = hook.active
     apply_hook_settings(hook, cleaned)
     db.session.commit()

@@ -2,10 +2,11 @@
 
 Pure functions, no I/O but a numeric-only getaddrinfo: ``config.py`` reads
 SSRF_ALLOWED_NETWORKS with parse_networks, ``hook_settings.py`` checks URLs at
-save time with validate_endpoint_url, and the sender's guarded connections
-(webapp.delivery.pools) judge every address they connect to with
-address_refusal. Importing this module loads neither the sender nor urllib3's
-pools (urllib3 is imported only inside validate_endpoint_url for non-ASCII hosts).
+save time with endpoint_problems (validate_endpoint_url words them in
+English), and the sender's guarded connections (webapp.delivery.pools) judge
+every address they connect to with address_refusal. Importing this module
+loads neither the sender nor urllib3's pools (urllib3 is imported only inside
+validate_endpoint_url for non-ASCII hosts).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import idna
+
+from webapp.validation import Problem
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -174,7 +177,14 @@ _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
 def validate_endpoint_url(
     url: str, *, allowed_networks: Sequence[IPNetwork] | None = None
 ) -> list[str]:
-    """Problems with an endpoint URL, as messages for users; [] when it is usable.
+    """endpoint_problems() in English: the sender's reasons to refuse a URL."""
+    return [p.message() for p in endpoint_problems(url, allowed_networks=allowed_networks)]
+
+
+def endpoint_problems(
+    url: str, *, allowed_networks: Sequence[IPNetwork] | None = None
+) -> list[Problem]:
+    """Problems with an endpoint URL (field "endpoint"); [] when it is usable.
 
     Checks the form only: http or https, a valid host, no user:password@ (the
     hook's basic auth fields are for that), no spaces or control characters,
@@ -184,29 +194,26 @@ def validate_endpoint_url(
     in any spelling the resolver reads as one (2130706433, 0x7f000001, 127.1).
     """
     if not isinstance(url, str) or not url:
-        return ["Enter the endpoint URL, e.g. https://example.org/hook."]
+        return [_url_problem("url.required")]
     if len(url) > MAX_URL_LENGTH:
-        return [f"The URL is too long (at most {MAX_URL_LENGTH} characters)."]
+        return [_url_problem("url.too_long", most=MAX_URL_LENGTH)]
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        return ["The URL must not contain spaces or control characters."]
+        return [_url_problem("url.whitespace")]
     try:
         parts = urlsplit(url)
     except ValueError:
-        return ["The URL is not valid (check the brackets around an IPv6 address)."]
+        return [_url_problem("url.unparsable")]
     scheme = parts.scheme.lower()
     if not scheme or not url.lower().startswith(scheme + "://"):
-        return ["The URL must start with http:// or https://."]
+        return [_url_problem("url.no_scheme")]
     if scheme not in ("http", "https"):
-        return [f"Only http:// and https:// URLs are supported, not {scheme}://."]
+        return [_url_problem("url.scheme", scheme=scheme)]
     problems = []
     if "@" in parts.netloc:
-        problems.append(
-            "Do not put a user name or password in the URL; "
-            "use the hook's basic auth fields instead."
-        )
+        problems.append(_url_problem("url.userinfo"))
     host = parts.hostname
     if not host:
-        problems.append("The URL needs a host name, e.g. https://example.org/hook.")
+        problems.append(_url_problem("url.no_host"))
     else:
         problems.extend(_host_problems(host, parts.netloc, allowed_networks))
     try:
@@ -214,37 +221,43 @@ def validate_endpoint_url(
     except ValueError:
         port = 0
     if port == 0:
-        problems.append("The port must be a number between 1 and 65535.")
+        problems.append(_url_problem("url.port"))
     return problems
 
 
-def _host_problems(host: str, netloc: str, allowed: Sequence[IPNetwork] | None) -> list[str]:
+def _url_problem(code: str, **params: object) -> Problem:
+    return Problem("endpoint", code, params)
+
+
+def _host_problems(host: str, netloc: str, allowed: Sequence[IPNetwork] | None) -> list[Problem]:
     ip = ip_literal(host)
     if ip is None and "[" in netloc:
-        return [f"{host!r} is not a valid IPv6 address."]
+        return [_url_problem("url.bad_ipv6", host=host)]
     if ip is None:
         name = host.rstrip(".")
         try:
             ascii_name = name if name.isascii() else idna.encode(name, uts46=True)
         except (idna.IDNAError, UnicodeError):
-            return [f"The host name {host!r} is not valid."]
+            return [_url_problem("url.bad_host", host=host)]
         if isinstance(ascii_name, bytes):
             ascii_name = ascii_name.decode("ascii")
         labels = ascii_name.split(".")
         if len(ascii_name) > 253 or not all(_LABEL.match(lb) for lb in labels):
-            return [f"The host name {host!r} is not valid."]
+            return [_url_problem("url.bad_host", host=host)]
         # A name the resolver reads as an address (2130706433, 0x7f.1, 127.1,
         # and after IDNA mapping ①②⑦.0.0.1) is judged by that address.
         address = None if allowed is None else _numeric_address(ascii_name.lower())
         reason = None if address is None else address_refusal(address, allowed)
         if reason is not None:
-            return [f"{host} is another way of writing {address}, {reason}; {SSRF_HINT}"]
+            return [
+                _url_problem("url.internal_spelling", host=host, ip=str(address), reason=reason)
+            ]
         if not host.isascii() and not _urllib3_accepts(host):
-            return [f"The host name {host!r} is not valid."]
+            return [_url_problem("url.bad_host", host=host)]
         return []
     reason = None if allowed is None else address_refusal(ip, allowed)
     if reason is not None:
-        return [f"{ip} is {reason}; {SSRF_HINT}"]
+        return [_url_problem("url.internal", ip=str(ip), reason=reason)]
     return []
 
 

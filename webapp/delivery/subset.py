@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from webapp.validation import Problem
 from webapp.xforms import local_name, split_path
 
 MAX_SUBSET_FIELDS = 500
@@ -230,24 +231,27 @@ def _short(value: str, limit: int = 40) -> str:
     return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
-def validate_subset_fields(tags: Any) -> list[str]:
-    """Return error messages for a ``subset_fields`` value (``[]`` = valid).
+def validate_subset_fields(tags: Any) -> list[Problem]:
+    """Return the problems of a ``subset_fields`` value (``[]`` = valid).
 
     Must be a list of strings, at most :data:`MAX_SUBSET_FIELDS` of them;
     each non-empty, at most :data:`MAX_SUBSET_FIELD_LENGTH` characters, with
     no whitespace, no leading or trailing ``/`` and no ``//``. Duplicates are
     allowed. An empty list is valid (send everything).
 
-    One message per kind of problem, naming at most :data:`_NAMED_TAGS` tags
-    (the rest are counted), so 10,000 bad tags give a short answer.
+    One problem per kind, naming at most :data:`_NAMED_TAGS` tags (the rest
+    are counted), so 10,000 bad tags give a short answer. Codes are
+    ``subset.<kind>.one|many|more`` (see ``webapp.validation``).
     """
     if not isinstance(tags, list):
-        return ["Subset fields must be a list of strings."]
-    errors: list[str] = []
+        return [Problem(FIELD, "subset.not_list")]
+    problems: list[Problem] = []
     if len(tags) > MAX_SUBSET_FIELDS:
-        errors.append(f"At most {MAX_SUBSET_FIELDS} subset fields are allowed ({len(tags)} given).")
+        problems.append(
+            Problem(FIELD, "subset.too_many", {"most": MAX_SUBSET_FIELDS, "count": len(tags)})
+        )
     # kind -> the offending tags (by value) or positions (#n), in order, without repeats
-    found: dict[str, dict[str, None]] = {kind: {} for kind in _SUBSET_PROBLEMS}
+    found: dict[str, dict[str, None]] = {kind: {} for kind in _KINDS}
     for index, tag in enumerate(tags, start=1):
         if not isinstance(tag, str):
             found["type"][f"#{index}"] = None
@@ -261,29 +265,27 @@ def validate_subset_fields(tags: Any) -> list[str]:
             found["slash"][_short(tag)] = None
         elif "//" in tag:
             found["double"][_short(tag)] = None
-    for kind, (one, many) in _SUBSET_PROBLEMS.items():
+    for kind in _KINDS:
         names = list(found[kind])
+        if not names:
+            continue
+        params: dict[str, Any] = {
+            "tags": ", ".join(names[:_NAMED_TAGS]),
+            "most": MAX_SUBSET_FIELD_LENGTH,
+        }
         if len(names) == 1:
-            errors.append(f"Subset field {names[0]} {one}")
-        elif names:
-            listed = ", ".join(names[:_NAMED_TAGS])
-            if len(names) > _NAMED_TAGS:
-                listed += f" and {len(names) - _NAMED_TAGS} more"
-            errors.append(f"Subset fields {listed} {many}")
-    return errors
+            form = "one"
+        elif len(names) <= _NAMED_TAGS:
+            form = "many"
+        else:
+            form = "more"
+            params["more"] = len(names) - _NAMED_TAGS
+        problems.append(Problem(FIELD, f"subset.{kind}.{form}", params))
+    return problems
 
 
+FIELD = "subset_fields"
 #: The most tags a subset_fields message names; the others are counted.
 _NAMED_TAGS = 3
-#: kind -> (end of the message for one tag, for several).
-_SUBSET_PROBLEMS = {
-    "type": ("must be a string.", "must be strings."),
-    "empty": ("is empty.", "are empty."),
-    "space": ("must not contain whitespace.", "must not contain whitespace."),
-    "slash": ("must not start or end with '/'.", "must not start or end with '/'."),
-    "double": ("must not contain '//'.", "must not contain '//'."),
-    "long": (
-        f"is too long (at most {MAX_SUBSET_FIELD_LENGTH} characters).",
-        f"are too long (at most {MAX_SUBSET_FIELD_LENGTH} characters).",
-    ),
-}
+#: The kinds of bad tag, in the order they are reported.
+_KINDS = ("type", "empty", "space", "slash", "double", "long")

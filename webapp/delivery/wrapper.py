@@ -12,6 +12,8 @@ import json
 import math
 from typing import Any
 
+from webapp.validation import MESSAGES, Problem
+
 PLACEHOLDER = "%SUBMISSION%"
 MAX_TEMPLATE_LENGTH = 65536
 #: Each placeholder repeats the whole submission: a few are useful, 1,000
@@ -20,7 +22,8 @@ MAX_PLACEHOLDERS = 10
 #: The largest body a wrapper may build (32 MiB): a submission of the default
 #: MAX_SUBMISSION_BYTES (10 MB) fits, wrapped up to three times.
 MAX_WRAPPED_BYTES = 32 * 1024 * 1024
-XML_ONLY_JSON_WRAPPER = "A custom wrapper can only be used with the JSON format."
+FIELD = "payload_template"
+XML_ONLY_JSON_WRAPPER = MESSAGES["wrapper.json_only"]
 
 _TEMPLATE_PROBE = '{"x":1}'
 
@@ -54,37 +57,38 @@ def _line_column(text: str, pos: int) -> tuple[int, int]:
     return line, column
 
 
-def validate_payload_template(template: str | None, export_type: str) -> list[str]:
-    """Return error messages for a ``payload_template`` (``[]`` = valid).
+def validate_payload_template(template: str | None, export_type: str) -> list[Problem]:
+    """Return the problems of a ``payload_template`` (``[]`` = valid).
 
     * ``None``, ``""`` or whitespace only: no wrapper, valid
       (``build_payload`` ignores such a template too).
     * Only with the JSON format: with ``export_type == "xml"`` a wrapper is
-      refused ("A custom wrapper can only be used with the JSON format.").
+      refused (``wrapper.json_only``).
     * At most :data:`MAX_TEMPLATE_LENGTH` characters and
       :data:`MAX_PLACEHOLDERS` placeholders.
     * It must parse as JSON with ``{}`` in place of every ``%SUBMISSION%``
-      (the error gives the line/column in the template), and also with a
+      (the problem gives the line/column in the template), and also with a
       non-empty object in place of it, which catches a placeholder inside a
       JSON string (``"%SUBMISSION%"`` in quotes). A template without the
       placeholder is allowed (a fixed JSON body).
     """
+
+    def problem(code: str, **params: Any) -> list[Problem]:
+        return [Problem(FIELD, code, {"placeholder": PLACEHOLDER, **params})]
+
     if template is None:
         return []
     if not isinstance(template, str):
-        return ["The custom wrapper must be a string."]
+        return problem("wrapper.not_text")
     if not template.strip():
         return []
     if export_type == "xml":
-        return [XML_ONLY_JSON_WRAPPER]
+        return problem("wrapper.json_only")
     if len(template) > MAX_TEMPLATE_LENGTH:
-        return [f"The custom wrapper is too long (at most {MAX_TEMPLATE_LENGTH} characters)."]
+        return problem("wrapper.too_long", most=MAX_TEMPLATE_LENGTH)
     count = template.count(PLACEHOLDER)
     if count > MAX_PLACEHOLDERS:
-        return [
-            f"The custom wrapper has {count:,} {PLACEHOLDER} placeholders;"
-            f" at most {MAX_PLACEHOLDERS} are allowed."
-        ]
+        return problem("wrapper.too_many_placeholders", count=f"{count:,}", most=MAX_PLACEHOLDERS)
     try:
         json.loads(
             template.replace(PLACEHOLDER, "{}"),
@@ -94,22 +98,16 @@ def validate_payload_template(template: str | None, export_type: str) -> list[st
     except json.JSONDecodeError as exc:
         pos = _template_position(template, exc.pos, 2)
         line, column = _line_column(template, pos)
-        return [
-            f"The custom wrapper is not valid JSON (with {{}} in place of {PLACEHOLDER}): "
-            f"{exc.msg} at line {line}, column {column}."
-        ]
+        return problem("wrapper.invalid_json", detail=exc.msg, line=line, column=column)
     except RecursionError:
-        return ["The custom wrapper is nested too deeply."]
+        return problem("wrapper.too_deep")
     except ValueError as exc:  # NaN, Infinity, 1e999, numbers with too many digits
-        return [f"The custom wrapper is not valid JSON: {str(exc)[:200]}"]
+        return problem("wrapper.bad_number", detail=str(exc)[:200])
     if PLACEHOLDER in template:
         try:
             json.loads(template.replace(PLACEHOLDER, _TEMPLATE_PROBE))
         except json.JSONDecodeError:
-            return [
-                f"{PLACEHOLDER} must stand for a JSON value, not be inside a JSON string: "
-                f'remove the quotes around it (e.g. {{"data": {PLACEHOLDER}}}).'
-            ]
+            return problem("wrapper.quoted_placeholder")
     return []
 
 
