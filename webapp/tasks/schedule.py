@@ -21,8 +21,10 @@ reschedules it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -130,6 +132,26 @@ class FormhooksScheduler(Scheduler):
         super().__init__(**kwargs)
         self.app = app
         self.periodic_ids = [job.job_id for job in periodic_jobs(app)]
+        self.stopping = False  # set by a stop signal
+
+    def _install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the process, whether Redis answers or not.
+
+        rq-scheduler's own handler records the scheduler's death in Redis
+        first: with Redis down that raised a RedisError, which the retry loop
+        of `scheduler_cli` caught, so the process never stopped.
+        """
+
+        def stop(signum, frame):
+            log.info("Shutting down the scheduler (signal %s)", signum)
+            self.stopping = True
+            with contextlib.suppress(RedisError):
+                self.register_death()
+                self.remove_lock()
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
 
     def enqueue_jobs(self):
         with self.connection.pipeline(transaction=False) as pipe:
@@ -162,5 +184,9 @@ def scheduler_cli(burst: bool) -> None:
             scheduler.run(burst=burst)
             return
         except RedisError as exc:
+            if scheduler.stopping:
+                # run()'s clean-up in `finally` raised this over the
+                # SystemExit of the stop signal (Redis is down): stop anyway.
+                raise SystemExit(0) from None
             log.warning("Redis unreachable (%s); trying again in 1 s", exc)
             time.sleep(1)
