@@ -38,10 +38,25 @@ class Stack:
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         """Signal the process's whole session (the shell and what it started), then reap it."""
-        process = self.processes.pop(name)
+        self._signal(name, sig)
+        self._reap(self.processes.pop(name))
+
+    def _signal(self, name: str, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        process.wait(15)
+            os.killpg(self.processes[name].pid, sig)
+
+    @staticmethod
+    def _reap(process: subprocess.Popen, timeout: float = 15) -> None:
+        """Wait for `process`; whatever of its group is still there then is killed.
+
+        A test never leaves a process behind, even one that ignores its stop
+        signal (that is a bug its own test must catch, not the next test).
+        """
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
 
     def healthy(self) -> bool:
         try:
@@ -57,8 +72,12 @@ class Stack:
         return self
 
     def stop_all(self) -> None:
-        for name in list(self.processes):
-            self.kill(name, signal.SIGTERM)
+        """SIGTERM to every process at once, then reap each (see `_reap`)."""
+        names = list(self.processes)
+        for name in names:
+            self._signal(name, signal.SIGTERM)
+        for name in names:
+            self._reap(self.processes.pop(name))
 
     def logs(self) -> str:
         return "\n".join(
