@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from scripts.benchlib.central import XFORM  # the form the bench uploads too
 from tests.admin.conftest import as_role, editor  # noqa: F401  (panel fixtures)
 from tests.api.conftest import tokens  # noqa: F401  (API fixture)
 from tests.helpers import free_port
@@ -26,25 +27,6 @@ for candidate in (CENTRAL_HOME, Path("/work/shared/odk-central")):
     if (candidate / "start.sh").exists():
         CENTRAL_HOME = candidate
         break
-
-XFORM = """<?xml version="1.0"?>
-<h:html xmlns="http://www.w3.org/2002/xforms" xmlns:h="http://www.w3.org/1999/xhtml"
-        xmlns:jr="http://openrosa.org/javarosa">
-  <h:head><h:title>{form_id}</h:title>
-    <model>
-      <instance>
-        <data id="{form_id}" version="1"><name/><age/><meta><instanceID/></meta></data>
-      </instance>
-      <bind nodeset="/data/name" type="string"/>
-      <bind nodeset="/data/age" type="int"/>
-      <bind nodeset="/data/meta/instanceID" type="string" readonly="true()" jr:preload="uid"/>
-    </model>
-  </h:head>
-  <h:body>
-    <input ref="/data/name"><label>Name</label></input>
-    <input ref="/data/age"><label>Age</label></input>
-  </h:body>
-</h:html>"""
 
 
 class CentralServer:
