@@ -15,8 +15,8 @@ run: $(STAMP)
 	$(BIN)/python scripts/run.py
 
 test: $(STAMP)
-	bash scripts/ensure_chromium.sh
-	bash scripts/ensure_redis_server.sh
+	bash scripts/ensure_debian_package.sh "$${CHROMIUM_PATH:-/usr/bin/chromium}" chromium "browser tests"
+	bash scripts/ensure_debian_package.sh /usr/bin/redis-server redis-server "TLS Redis tests" --no-install-recommends
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -1,7 +1,7 @@
 """The admin panel in a real headless Chromium (docs/admin.md).
 
 Debian's /usr/bin/chromium is driven by Playwright (`playwright install` cannot
-download browsers here; scripts/ensure_chromium.sh installs the package). The
+download browsers here; scripts/ensure_debian_package.sh installs the package). The
 app is served by a real werkzeug server in a thread; deliveries are made by a
 real RQ SimpleWorker in burst mode, retries are made due as rq's own tests do.
 Screenshots of the main pages go to test-artifacts/screenshots/.
@@ -44,7 +44,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(
-        f"Chromium not found at {CHROMIUM}: run scripts/ensure_chromium.sh "
+        f"Chromium not found at {CHROMIUM}: run scripts/ensure_debian_package.sh "
         "(apt-get install chromium) to run the browser tests",
         allow_module_level=True,
     )
