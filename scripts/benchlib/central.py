@@ -49,8 +49,69 @@ def home() -> Path:
     raise RuntimeError("ODK Central test server not found (set CENTRAL_HOME)")
 
 
-class Central:
-    """One running Central, logged in as its administrator."""
+def instance(form_id: str, instance_id: str, name: str, age: int, deprecated: str = "") -> str:
+    """A submission of XFORM, as Central stores it; `deprecated` makes it an edit."""
+    meta = f"<instanceID>{instance_id}</instanceID>"
+    if deprecated:
+        meta += f"<deprecatedID>{deprecated}</deprecatedID>"
+    return (
+        f'<data id="{form_id}" version="1"><name>{name}</name><age>{age}</age>'
+        f"<meta>{meta}</meta></data>"
+    )
+
+
+class CentralApi:
+    """Central's API as its administrator: projects, forms, submissions (bench and tests)."""
+
+    timeout = 60  # seconds for one call
+    form_prefix = "bench_"
+
+    def __init__(self, url: str, email: str, password: str) -> None:
+        self.url, self.email, self.password = url, email, password
+        self.session = requests.Session()
+        self.login()
+
+    def login(self) -> None:
+        answer = self.session.post(
+            f"{self.url}/v1/sessions",
+            json={"email": self.email, "password": self.password},
+            timeout=30,
+        )
+        answer.raise_for_status()
+        self.session.headers["Authorization"] = "Bearer " + answer.json()["token"]
+
+    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        answer = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        if answer.status_code >= 300:
+            raise RuntimeError(f"Central {method} {path}: {answer.status_code} {answer.text}")
+        return answer
+
+    def new_form(self) -> tuple[int, str]:
+        """A new project with one published form; returns (project id, xmlFormId)."""
+        project = self.call("POST", "/v1/projects", json={"name": uuid.uuid4().hex}).json()["id"]
+        form_id = self.form_prefix + uuid.uuid4().hex[:8]
+        self.call(
+            "POST",
+            f"/v1/projects/{project}/forms?publish=true",
+            data=XFORM.format(form_id=form_id),
+            headers={"Content-Type": "application/xml"},
+        )
+        return project, form_id
+
+    def submit(self, project: int, form_id: str, name: str = "Ann", age: int = 3) -> str:
+        """A submission through the REST API; returns its instance id."""
+        instance_id = f"uuid:{uuid.uuid4()}"
+        self.call(
+            "POST",
+            f"/v1/projects/{project}/forms/{form_id}/submissions",
+            data=instance(form_id, instance_id, name, age),
+            headers={"Content-Type": "application/xml"},
+        )
+        return instance_id
+
+
+class Central(CentralApi):
+    """One running Central of the bench's own, logged in as its administrator."""
 
     def __init__(self, port: int) -> None:
         self.home = home()
@@ -65,47 +126,8 @@ class Central:
         if done.returncode != 0:
             raise RuntimeError(f"ODK Central did not start: {done.stderr[-500:]}")
         info = json.loads(done.stdout.strip().splitlines()[-1])
-        self.url, self.pid = info["url"], info["pid"]
-        self.email, self.password = info["email"], info["password"]
-        self.session = requests.Session()
-        answer = self.session.post(
-            f"{self.url}/v1/sessions",
-            json={"email": self.email, "password": self.password},
-            timeout=30,
-        )
-        answer.raise_for_status()
-        self.session.headers["Authorization"] = "Bearer " + answer.json()["token"]
-
-    def call(self, method: str, path: str, **kwargs) -> requests.Response:
-        answer = self.session.request(method, self.url + path, timeout=60, **kwargs)
-        if answer.status_code >= 300:
-            raise RuntimeError(f"Central {method} {path}: {answer.status_code} {answer.text}")
-        return answer
-
-    def new_form(self) -> tuple[int, str]:
-        project = self.call("POST", "/v1/projects", json={"name": uuid.uuid4().hex}).json()["id"]
-        form_id = "bench_" + uuid.uuid4().hex[:8]
-        self.call(
-            "POST",
-            f"/v1/projects/{project}/forms?publish=true",
-            data=XFORM.format(form_id=form_id),
-            headers={"Content-Type": "application/xml"},
-        )
-        return project, form_id
-
-    def submit(self, project: int, form_id: str, name: str = "Ann") -> str:
-        instance_id = f"uuid:{uuid.uuid4()}"
-        body = (
-            f'<data id="{form_id}" version="1"><name>{name}</name><age>3</age>'
-            f"<meta><instanceID>{instance_id}</instanceID></meta></data>"
-        )
-        self.call(
-            "POST",
-            f"/v1/projects/{project}/forms/{form_id}/submissions",
-            data=body,
-            headers={"Content-Type": "application/xml"},
-        )
-        return instance_id
+        self.pid = info["pid"]
+        super().__init__(info["url"], info["email"], info["password"])
 
     def plain_loop(self, project: int, form_id: str, page: int = 100) -> int:
         """The baseline: the same OData pages, then each submission's XML, no storing."""

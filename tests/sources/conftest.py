@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.benchlib.central import XFORM  # the form the bench uploads too
+from scripts.benchlib.central import CentralApi, instance  # the bench's too
 from tests.admin.conftest import as_role, editor  # noqa: F401  (panel fixtures)
 from tests.api.conftest import tokens  # noqa: F401  (API fixture)
 from tests.helpers import free_port
@@ -83,50 +83,20 @@ def central_server():
         )
 
 
-class CentralAdmin:
-    """Central's API as its administrator: projects, forms, submissions, edits."""
+class CentralAdmin(CentralApi):
+    """Central's API as its administrator, for tests: also Collect's uploads, edits, reviews."""
+
+    timeout = 30
+    form_prefix = "survey_"
 
     def __init__(self, server: CentralServer) -> None:
         self.server = server
-        self.session = requests.Session()
-        self.login()
+        super().__init__(server.url, server.email, server.password)
 
     def login(self) -> None:
-        answer = self.session.post(
-            self.server.url + "/v1/sessions",
-            json={"email": self.server.email, "password": self.server.password},
-            timeout=30,
-        )
-        answer.raise_for_status()
-        self.session.headers["Authorization"] = "Bearer " + answer.json()["token"]
-
-    def call(self, method: str, path: str, **kwargs) -> requests.Response:
-        answer = self.session.request(method, self.server.url + path, timeout=30, **kwargs)
-        assert answer.status_code < 300, (answer.status_code, answer.text)
-        return answer
-
-    def new_form(self) -> tuple[int, str]:
-        """A new project with one published form; returns (project id, xmlFormId)."""
-        project = self.call("POST", "/v1/projects", json={"name": uuid.uuid4().hex}).json()["id"]
-        form_id = "survey_" + uuid.uuid4().hex[:8]
-        self.call(
-            "POST",
-            f"/v1/projects/{project}/forms?publish=true",
-            data=XFORM.format(form_id=form_id),
-            headers={"Content-Type": "application/xml"},
-        )
-        return project, form_id
-
-    def submit(self, project: int, form_id: str, name: str = "Ann", age: int = 3) -> str:
-        """A submission through the REST API; returns its instance id."""
-        instance_id = f"uuid:{uuid.uuid4()}"
-        self.call(
-            "POST",
-            f"/v1/projects/{project}/forms/{form_id}/submissions",
-            data=instance(form_id, instance_id, name, age),
-            headers={"Content-Type": "application/xml"},
-        )
-        return instance_id
+        """Log in with the server's current administrator (it may have been restarted)."""
+        self.email, self.password = self.server.email, self.server.password
+        super().login()
 
     def submit_openrosa(self, project: int, form_id: str, name: str = "Bob") -> str:
         """A submission as ODK Collect sends it: an app user, OpenRosa multipart."""
@@ -170,16 +140,6 @@ class CentralAdmin:
             f"/v1/projects/{project}/forms/{form_id}/submissions/{root_id}",
             json={"reviewState": state},
         )
-
-
-def instance(form_id: str, instance_id: str, name: str, age: int, deprecated: str = "") -> str:
-    meta = f"<instanceID>{instance_id}</instanceID>"
-    if deprecated:
-        meta += f"<deprecatedID>{deprecated}</deprecatedID>"
-    return (
-        f'<data id="{form_id}" version="1"><name>{name}</name><age>{age}</age>'
-        f"<meta>{meta}</meta></data>"
-    )
 
 
 @pytest.fixture
