@@ -17,14 +17,12 @@ from typing import Any, ClassVar, NamedTuple
 
 from webapp.delivery.subset import select_subset_json, select_subset_xml
 from webapp.delivery.wrapper import XML_ONLY_JSON_WRAPPER, WrapperError, apply_payload_template
+from webapp.models.submissions import (
+    JSON_CONTENT_TYPE,
+    STORED_CONTENT_TYPES,
+    XML_CONTENT_TYPE,
+)
 from webapp.xforms import XMLInputError, json_to_xml, parse_instance, serialize_instance
-
-JSON_CONTENT_TYPE = "application/json"
-XML_CONTENT_TYPE = "application/xml"
-URLENCODED_CONTENT_TYPE = "application/x-www-form-urlencoded"
-#: The content types ingest stores (webapp/models/submissions.py): the body as
-#: received is JSON, urlencoded (``data`` is its object) or an XML instance.
-STORED_CONTENT_TYPES = (JSON_CONTENT_TYPE, URLENCODED_CONTENT_TYPE, XML_CONTENT_TYPE)
 
 
 class PayloadError(ValueError):

@@ -27,11 +27,15 @@ from werkzeug.sansio.multipart import (
     State,
 )
 
+from webapp.models.submissions import (
+    JSON_CONTENT_TYPE,
+    URLENCODED_CONTENT_TYPE,
+    XML_CONTENT_TYPE,
+)
 from webapp.xforms import XMLInputError, parse_xml, xml_to_json
 
 JSON_TYPES = ("application/json",)
 XML_TYPES = ("application/xml", "text/xml")
-URLENCODED = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 OPENROSA_PART = "xml_submission_file"
 MAX_INSTANCE_ID = 255
@@ -84,7 +88,7 @@ def media_kind(mimetype: str) -> str:
         return "json"
     if mimetype in XML_TYPES or mimetype.endswith("+xml"):
         return "xml"
-    if mimetype == URLENCODED:
+    if mimetype == URLENCODED_CONTENT_TYPE:
         return "urlencoded"
     if mimetype == MULTIPART:
         return "multipart"
@@ -100,15 +104,15 @@ def media_kind(mimetype: str) -> str:
 def parse_body(kind: str, content_type_header: str, body: bytes) -> ParsedSubmission:
     """Parse `body` of a `media_kind()`. Raises IngestError (400)."""
     if kind == "json":
-        return ParsedSubmission("json", "application/json", body, _parse_json(body))
+        return ParsedSubmission("json", JSON_CONTENT_TYPE, body, _parse_json(body))
     if kind == "xml":
-        return ParsedSubmission("xml", "application/xml", body, _parse_xml(body))
+        return ParsedSubmission("xml", XML_CONTENT_TYPE, body, _parse_xml(body))
     if kind == "urlencoded":
-        return ParsedSubmission("json", URLENCODED, body, _parse_urlencoded(body))
+        return ParsedSubmission("json", URLENCODED_CONTENT_TYPE, body, _parse_urlencoded(body))
     xml_body = _openrosa_part(content_type_header, body)
     data = _parse_xml(xml_body)
     return ParsedSubmission(
-        "xml", "application/xml", xml_body, data, *media_parts(content_type_header, body)
+        "xml", XML_CONTENT_TYPE, xml_body, data, *media_parts(content_type_header, body)
     )
 
 

@@ -42,6 +42,14 @@ from webapp.extensions import db
 from webapp.models.base import UTCDateTime, utcnow
 from webapp.models.forms import Form
 
+# The content types a version is stored with (ingest writes them, delivery
+# reads them): the body as received is JSON, urlencoded (`data` is its
+# object) or an XML instance.
+JSON_CONTENT_TYPE = "application/json"
+XML_CONTENT_TYPE = "application/xml"
+URLENCODED_CONTENT_TYPE = "application/x-www-form-urlencoded"
+STORED_CONTENT_TYPES = (JSON_CONTENT_TYPE, URLENCODED_CONTENT_TYPE, XML_CONTENT_TYPE)
+
 CREATED, EDITED = "submission.created", "submission.edited"
 
 
