@@ -29,6 +29,8 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from webapp.bulk.fill import kick as kick_fill
+from webapp.bulk.fill import low_water
 from webapp.dbfaults import is_disconnect
 from webapp.delivery import feed
 from webapp.delivery.claims import Outcome, Prepared, lease_seconds, prepare, record, unclaim
@@ -58,6 +60,9 @@ def send(item: Prepared, sender: Sender) -> Outcome:
 MAX_CLAIMED = 2 * SEND_THREADS
 SLOW = 0.25  # seconds: a hook whose sends average more than this is "slow"...
 PER_SLOW_HOOK = 4  # ...and gets at most this many threads, so it cannot take them all
+# Logs of backfills and replays are taken only with the room live ones leave,
+# and at most this many at once, so live arrivals always find room.
+BULK_SHARE = MAX_CLAIMED // 2
 DRAIN_BUDGET = 5.0  # seconds a drain job runs before giving the worker back to RQ
 DELIVERY_ERROR_WEIGHT = 1.0  # a send that got no answer counts as slow
 COLLECT_WAIT = 0.005  # seconds to wait for more sends to finish before recording
@@ -72,6 +77,10 @@ class Drainer:
     The database work stays on the calling thread (one session); only the
     HTTP calls run in the pool. Returns when the feed is empty, the budget
     is spent (then it queues another drain job) or a stop is requested.
+
+    Live ids are taken first; ids of the bulk lane (backfills, replays) only
+    when the live lane has fewer due ids than there is room for, and never
+    more than BULK_SHARE in flight (docs/backfill.md, "Fairness").
 
     If the database goes away, the drainer takes nothing more, lets the sends
     in flight finish and retries recording them until the database is back
@@ -99,7 +108,8 @@ class Drainer:
         self.per_hook: Counter[int] = Counter()
         self.latency: dict[int, float] = {}  # per hook, moving average of send seconds
         self.finished: list[tuple[Prepared, Outcome]] = []  # sent (or broken), not recorded yet
-        self.unclaimed: tuple[list[int], datetime] | None = None  # a claim cut by a disconnect
+        # A claim cut by a disconnect: its ids, its time, those of the bulk lane.
+        self.unclaimed: tuple[list[int], datetime, set[int]] | None = None
         self.sent = 0
         self.unrecorded = 0  # sends given up on: the database stayed away beyond their lease
 
@@ -155,11 +165,25 @@ class Drainer:
                 if not self._recover(exc):
                     return
 
+    def _pop(self, free: int) -> tuple[list[int], set[int]]:
+        """Up to `free` due ids: live ones first, then the bulk lane's with what is left."""
+        ids = feed.pop_due(free)
+        room = min(free - len(ids), BULK_SHARE - self.bulk_in_flight())
+        if room <= 0:
+            return ids, set()
+        bulk, remaining = feed.pop_due_bulk(room)
+        if bulk and remaining < low_water():
+            kick_fill()  # the lane runs low: make the next batch of the backfill
+        return ids + bulk, set(bulk)
+
+    def bulk_in_flight(self) -> int:
+        return sum(1 for item in self.in_flight.values() if item.bulk)
+
     def _take(self, pool: ThreadPoolExecutor) -> int:
         free = MAX_CLAIMED - len(self.in_flight)
         if self.stop_requested():
             return 0
-        ids = feed.pop_due(free)
+        ids, bulk = self._pop(free)
         if not ids:
             return 0
         now = utcnow()
@@ -169,11 +193,11 @@ class Drainer:
             if is_disconnect(exc):
                 # Not claimed (or the claim's commit is in doubt): back to the
                 # feed at once, so the ids wait in Redis, not for the sweeper.
-                self.unclaimed = (ids, now)
-                feed.push(ids, delay=DEFER)
+                self.unclaimed = (ids, now, bulk)
+                feed.push_lanes(ids, bulk, delay=DEFER)
             self.per_hook = Counter(item.hook_id for item in self.in_flight.values())
             raise
-        feed.push(batch.released, delay=DEFER)
+        feed.push_lanes(batch.released, bulk, delay=DEFER)
         self.finished.extend(batch.broken)
         sender = get_sender()
         for item in batch.ready:
@@ -253,10 +277,11 @@ class Drainer:
     def _after_reconnect(self) -> None:
         """Undo a claim cut by the disconnect, record what finished (or just ping)."""
         if self.unclaimed is not None:
-            ids, now = self.unclaimed
+            ids, now, bulk = self.unclaimed
             unclaim(ids, now)
             self.unclaimed = None
-            feed.push(ids)  # already there unless another drainer took them: no-op then
+            # Already there unless another drainer took them: no-op then.
+            feed.push_lanes(ids, bulk)
         if self.finished:
             self._record()
         else:
