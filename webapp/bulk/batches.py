@@ -181,6 +181,9 @@ def _insert_logs(bulk_id: int, hook_id: int, submission_ids: list[int], now) -> 
         when,
         when,
     ).where(Submission.id.in_(submission_ids))
+    # In one order, so two batches inserting the same submissions at once (two
+    # overlapping backfills) wait for each other in turn, never in a deadlock.
+    source = source.order_by(Submission.id)
     columns = [
         "uid",
         "hook_id",
