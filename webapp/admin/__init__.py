@@ -3,7 +3,8 @@
 Blueprints (one module each): auth, dashboard, forms, submissions, hooks,
 bulk (a hook's backfill and replay), sources, logs, users, profile. Every
 page except the login page needs a logged-in user; every POST that changes
-data needs an editor or an admin (`webapp.admin.permissions`). Templates live in templates/<blueprint>/.
+data needs an editor or an admin (`webapp.admin.permissions`). Templates
+live in templates/<blueprint>/.
 """
 
 from __future__ import annotations
