@@ -24,7 +24,7 @@ from webapp.bulk.start import start_backfill
 from webapp.delivery import feed, sweeper
 from webapp.delivery import queue as q
 from webapp.delivery.claims import Outcome, prepare, record
-from webapp.delivery.drainer import BULK_SHARE, MAX_CLAIMED, Drainer
+from webapp.delivery.drainer import MAX_CLAIMED, Drainer
 from webapp.extensions import db
 from webapp.models import BulkSend, DeliveryLog, Hook, Submission
 from webapp.models.base import utcnow
@@ -81,7 +81,7 @@ def test_a_drainer_takes_live_ids_first_and_bulk_ids_with_the_room_left(app):
         drainer = Drainer()
         ids, bulk = drainer._pop(MAX_CLAIMED)
         assert ids[:10] == list(range(1001, 1011))
-        assert len(bulk) == min(MAX_CLAIMED - 10, BULK_SHARE) and set(ids[10:]) == bulk
+        assert len(bulk) == MAX_CLAIMED - 10 and set(ids[10:]) == bulk
         # A live backlog that fills the room leaves the bulk lane alone.
         feed.push(range(2001, 2001 + MAX_CLAIMED))
         ids, bulk = drainer._pop(MAX_CLAIMED)
