@@ -388,3 +388,18 @@ def test_viewers_may_look_but_not_start_or_cancel(app, api, setup):
     assert api.get(body["url"]).json["state"] == "running"
     assert api.client.get(body["url"]).status_code == 401  # no token
     assert api.get(path + "/bulk/bkNOPE").status_code == 404
+
+
+def test_deleting_a_hook_or_form_takes_its_bulk_sends_and_their_logs(app, api, setup):
+    form_uid, _, late, _ = setup
+    path = hook_path(form_uid, late)
+    first = api.post(path + "/backfill", json={}).json
+    with app.app_context():
+        fill()
+    assert api.get(first["url"]).json["created"] == 3
+    assert api.delete(path).status_code == 204
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(BulkSend)) == 0
+        assert db.session.scalar(select(func.count()).select_from(DeliveryLog)) == 0
+    assert api.delete(f"/api/v1/forms/{form_uid}").status_code == 204
+    assert_exact(app)

@@ -171,9 +171,9 @@ class Drainer:
     def _pop(self, free: int) -> tuple[list[int], set[int]]:
         """Up to `free` due ids: live ones first, then the bulk lane's with what is left.
 
-        So a live id waits at most for the next take (half the sends in flight
-        done), never behind the bulk lane; bulk ids come in the same batches as
-        live ones, so each claim and record serves many logs.
+        A live id never waits behind the bulk lane, only for the next take;
+        bulk ids come in the same batches as live ones, so each claim and
+        record serves many logs.
         """
         ids = feed.pop_due(free)
         room = free - len(ids)
