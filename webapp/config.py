@@ -160,6 +160,16 @@ def _secret_key(env: Mapping[str, str], instance_path: str, production: bool) ->
     return key
 
 
+def _pool_sizes(env: Mapping[str, str]) -> dict[str, int]:
+    """SQLAlchemy's pool_size and max_overflow, for those of the two that are set."""
+    sizes = {}
+    if _get(env, "DATABASE_POOL_SIZE") is not None:
+        sizes["pool_size"] = _int(env, "DATABASE_POOL_SIZE", 0, minimum=1)
+    if _get(env, "DATABASE_MAX_OVERFLOW") is not None:
+        sizes["max_overflow"] = _int(env, "DATABASE_MAX_OVERFLOW", 0, minimum=0)
+    return sizes
+
+
 def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
     """Parse the environment into Flask config keys. Raises ConfigError."""
     production = (_get(env, "FORMHOOKS_ENV") or "development") == "production"
@@ -174,12 +184,17 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError("BASE_URL must start with http:// or https://")
     mail_port = _int(env, "MAIL_PORT", 25, minimum=1)
+    pools = _pool_sizes(env)
     config: dict[str, Any] = {
         "FORMHOOKS_ENV": "production" if production else "development",
         "SECRET_KEY": _secret_key(env, instance_path, production),
         "ENCRYPTION_KEY": _get(env, "ENCRYPTION_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url(_get(env, "DATABASE_URL"), instance_path),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, **pools},
+        # Every pool of a process (the panel's and the webhook's), when set:
+        # README, "Database connections".
+        "DATABASE_POOL_SIZE": pools.get("pool_size"),
+        "DATABASE_MAX_OVERFLOW": pools.get("max_overflow"),
         "REDIS_URL": _redis_url(_get(env, "REDIS_URL")),
         # Certificate check of rediss:// URLs (docs/deploy.md, "Redis over TLS").
         "REDIS_SSL_CERT_REQS": _choice(env, "REDIS_SSL_CERT_REQS", REDIS_SSL_CERT_REQS),

@@ -130,13 +130,21 @@ SELECT submission_id FROM t
 _ENGINE_LOCK = threading.Lock()
 
 
+def _setting(name: str, default: int) -> int:
+    """A pool size from the config, or this pool's own default when it is unset."""
+    value = current_app.config.get(name)
+    return default if value is None else value
+
+
 def ingest_engine() -> Engine:
     """An engine of autocommit connections for the webhook, one per app and process.
 
     No pre-ping: a broken connection fails the statement, which is retried
     once on a fresh pool (safe: an insert that did commit is then an edit of
     the same submission, which sends nothing). Disposing of the app's main
-    engine (tests, forks) disposes of this one too.
+    engine (tests, forks) disposes of this one too. Its pool keeps 8
+    connections and opens 8 more in bursts, unless DATABASE_POOL_SIZE and
+    DATABASE_MAX_OVERFLOW say otherwise.
     """
     engine = current_app.extensions.get("formhooks.ingest_engine")
     if engine is not None:
@@ -149,8 +157,8 @@ def ingest_engine() -> Engine:
                 main.url,
                 isolation_level="AUTOCOMMIT",
                 pool_pre_ping=False,
-                pool_size=8,
-                max_overflow=8,
+                pool_size=_setting("DATABASE_POOL_SIZE", 8),
+                max_overflow=_setting("DATABASE_MAX_OVERFLOW", 8),
             )
             event.listen(main, "engine_disposed", lambda _main: engine.dispose())
             current_app.extensions["formhooks.ingest_engine"] = engine
