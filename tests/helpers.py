@@ -135,7 +135,8 @@ class Endpoint:
     """A real HTTP server on loopback that records what hooks send to it.
 
     `statuses` is served in order (the last one repeats); `delay` holds each
-    answer that many seconds.
+    answer that many seconds; `gate`, when set, holds each answer until the
+    test opens it (`gate.set()`), so a test knows a request is in flight.
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -143,6 +144,7 @@ class Endpoint:
         self.requests: list[dict] = []
         self.statuses: list[int] = [200]
         self.delay = 0.0
+        self.gate: threading.Event | None = None
         self.received = threading.Condition()
         endpoint = self
 
@@ -165,6 +167,8 @@ class Endpoint:
                 status = endpoint.statuses[min(index, len(endpoint.statuses) - 1)]
                 if endpoint.delay:
                     time.sleep(endpoint.delay)
+                if endpoint.gate is not None:
+                    endpoint.gate.wait(30)
                 answer = f"answer {index + 1}: {status}".encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
