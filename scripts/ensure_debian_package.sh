@@ -30,7 +30,10 @@ if [ "$(id -u)" != "0" ]; then
     exit 0
 fi
 echo "ensure $PACKAGE: installing Debian's $PACKAGE package..." >&2
-if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" "$PACKAGE" >/dev/null; }; then
+# Wait for another apt-get (a parallel `make test`) instead of failing on its lock.
+WAIT=(-o DPkg::Lock::Timeout=600)
+if ! { apt-get "${WAIT[@]}" update -qq \
+       && DEBIAN_FRONTEND=noninteractive apt-get "${WAIT[@]}" install -y -qq "$@" "$PACKAGE" >/dev/null; }; then
     echo "ensure $PACKAGE: apt-get could not install $PACKAGE ($TESTS will be skipped)." >&2
     exit 0
 fi
