@@ -55,13 +55,15 @@ def render(text: str, replacements: Mapping[str, str]) -> str:
     return text
 
 
-def measure_idle(settings: Mapping[str, str], directory: Path, window: float = 30.0) -> Footprint:
+def measure_idle(
+    settings: Mapping[str, str], directory: Path, window: float = 30.0, venv: Path | None = None
+) -> Footprint:
     """Start the layout on an empty database, migrate it, measure it idle, stop it.
 
     `settings`: DATABASE_URL (empty or migrated), REDIS_URL, SECRET_KEY and
     any other setting (WEB_CONCURRENCY, WORKER_CONCURRENCY...). For `make bench`.
     """
-    with DebianLayout(directory, settings) as layout:
+    with DebianLayout(directory, settings, venv=venv) as layout:
         release = layout.run("release")
         if release.returncode != 0:
             raise RuntimeError(f"release failed:\n{release.stderr}")
@@ -74,7 +76,8 @@ class DebianLayout:
     """nginx and supervisord with their files under `directory`; `settings` go to the env file.
 
     Ports are chosen free on 127.0.0.1; the certificate is made self-signed
-    for localhost unless `cert` and `key` are given.
+    for localhost unless `cert` and `key` are given; the processes run from
+    `venv` (default: the virtualenv running this code).
     """
 
     def __init__(
@@ -84,8 +87,10 @@ class DebianLayout:
         *,
         cert: Path | None = None,
         key: Path | None = None,
+        venv: Path | None = None,
     ) -> None:
         self.directory = directory
+        self.venv = venv or BIN.parent  # by default this interpreter's virtualenv
         self.http_port, self.https_port, self.web_port = (_free_port() for _ in range(3))
         if cert is None or key is None:
             cert, key = write_self_signed(directory, name="nginx")
@@ -162,7 +167,7 @@ http {{
                 "user=formhooks\n": "",
                 'HOME="/srv/formhooks"': f'HOME="{d}"',
                 'FORMHOOKS_ENV_FILE="/etc/formhooks/env"': (
-                    f'FORMHOOKS_ENV_FILE="{self.env_file}",FORMHOOKS_VENV="{BIN.parent}"'
+                    f'FORMHOOKS_ENV_FILE="{self.env_file}",FORMHOOKS_VENV="{self.venv}"'
                 ),
                 "/var/log/supervisor/": f"{d / 'log'}/",
             },
@@ -201,7 +206,7 @@ files = {d / "formhooks-programs.conf"}
             "HOME": str(self.directory),
             "LANG": "C.UTF-8",
             "FORMHOOKS_ENV_FILE": str(self.env_file),
-            "FORMHOOKS_VENV": str(BIN.parent),
+            "FORMHOOKS_VENV": str(self.venv),
         }
 
     def start(self) -> None:

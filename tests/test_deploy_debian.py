@@ -90,9 +90,9 @@ def runner_copy(tmp_path: Path, procfile_text: str) -> Path:
     return tmp_path / "deploy" / "debian" / "run"
 
 
-def run(runner: Path, name: str, env_file: Path, venv: Path) -> subprocess.CompletedProcess:
+def run(runner: Path, name: str, env_file: Path, venv: Path, *args: str):
     return subprocess.run(
-        [str(runner), name],
+        [str(runner), name, *args],
         env={
             "PATH": "/usr/bin:/bin",
             "FORMHOOKS_ENV_FILE": str(env_file),
@@ -125,6 +125,9 @@ def test_the_runner_execs_the_procfile_line_with_the_env_file(tmp_path):
         str(venv / "bin" / "fh-tool"),
     ]
     assert run(runner, "probe", env_file, venv).stdout == "a b $c"  # sh quoting, kept as is
+    # A one-off command, as `heroku run` gives one.
+    one_off = run(runner, "--", env_file, venv, "sh", "-c", 'echo "$PORT" "$1"', "sh", "x y")
+    assert one_off.stdout == "8000 x y\n"
 
 
 def test_the_runner_refuses_what_it_cannot_run(tmp_path):
@@ -135,6 +138,7 @@ def test_the_runner_refuses_what_it_cannot_run(tmp_path):
     assert missing.returncode == 78 and "cannot read the settings file" in missing.stderr
     unknown = run(runner, "worker", env_file, tmp_path)
     assert unknown.returncode == 64 and "no 'worker' line" in unknown.stderr
+    assert run(runner, "--", env_file, tmp_path).returncode == 64  # no command
     for bad in ("", "web;reboot", "../web"):
         refused = run(runner, bad, env_file, tmp_path)
         assert refused.returncode == 64 and "usage:" in refused.stderr
