@@ -141,6 +141,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Until SIGTERM/SIGINT (returns 0) or a child keeps failing (returns 1)."""
+        become_subreaper()
         wakeup_read, wakeup_write = os.pipe()
         os.set_blocking(wakeup_read, False)
         os.set_blocking(wakeup_write, False)
@@ -243,13 +244,14 @@ class Supervisor:
         """SIGTERM to every child, SIGKILL to what is left after `stop_timeout`."""
         for child in self.children:
             child.restart_at = None
-            if child.running:
-                child.signal(signal.SIGTERM)
-            else:
-                child.signal_group(signal.SIGTERM)
+            child.signal(signal.SIGTERM)  # a running command passes it on to its processes
         deadline = time.monotonic() + self.policy.stop_timeout
         while True:
             self._reap()
+            for child in self.children:
+                if child.exited_at is not None and child.draining_since is None:
+                    child.draining_since = time.monotonic()
+                    child.signal_group(signal.SIGTERM)  # what the command left behind
             alive = [child for child in self.children if child.group_alive()]
             if not alive:
                 log.info("Stopped")
@@ -265,6 +267,18 @@ class Supervisor:
             select.select([wakeup_read], [], [], 0.1)
             with contextlib.suppress(BlockingIOError):
                 os.read(wakeup_read, 512)
+
+
+def become_subreaper() -> None:
+    """Orphaned processes of the children come to this process, which collects them at once.
+
+    Then a process group whose processes have all exited is seen empty at
+    once, not after its zombies wait for PID 1 (Linux's PR_SET_CHILD_SUBREAPER).
+    """
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
 def describe_exit(code: int | None) -> str:
