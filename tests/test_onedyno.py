@@ -142,3 +142,15 @@ def test_a_child_that_keeps_failing_makes_it_exit_1_and_stop_the_others(tmp_path
         "Restarting broken in 0.1 s",
     ]
     assert "broken exited 3 times in a row within 5 s of starting; giving up" in log
+
+
+def test_the_one_dyno_manifest_scales_only_what_procfile_one_dyno_runs():
+    """Dokku fails a deploy whose app.json scales a process type its Procfile lacks.
+
+    ("worker is not a valid process name to scale up"): with Procfile.one-dyno,
+    Dokku reads app.one-dyno.json instead (docs/deploy.md, "One dyno").
+    """
+    manifest = json.loads((ROOT / "app.one-dyno.json").read_text())
+    one_dyno = set(procfile.processes(procfile.ONE_DYNO)) - {procfile.RELEASE}
+    assert set(manifest["formation"]) == one_dyno == {"web"}
+    assert manifest["formation"]["web"]["quantity"] == 1
