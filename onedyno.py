@@ -25,7 +25,7 @@ dyno, used when the variable is unset: `WEB_CONCURRENCY=1`,
   and shows it crashed.
 
 Only the standard library is imported here (not the app): this process
-stays at a few MB.
+holds about 10 MB.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ class Supervisor:
         return max(0.0, min(due) - time.monotonic()) if due else None
 
     def _reap(self) -> None:
-        """Collect every exited child process: ours, and orphans when this is PID 1."""
+        """Collect every exited process: the commands, and their orphans (`become_subreaper`)."""
         by_pid = {child.pid: child for child in self.children if child.running}
         while True:
             try:
