@@ -11,7 +11,8 @@ table; a full run (no --only, no --quick) writes it to docs/performance.md.
 Exits 1 if the soak run finds a broken invariant.
 
 Sections: ingest, deliveries, latency, retries, slow_hook, memory, pages, soak,
-slow_clients, attachments, central (needs ../shared/odk-central, see its README).
+slow_clients, attachments, central (needs ../shared/odk-central, see its README),
+layouts (the deployment layouts of scripts/benchlib/layouts.py, side by side).
 """
 
 from __future__ import annotations
@@ -1237,6 +1238,125 @@ def attachments(quick: bool) -> None:
         env.close()
 
 
+def layouts(quick: bool) -> None:
+    """Each deployment layout (scripts/benchlib/layouts.py): memory idle and loaded, idle CPU."""
+    from scripts import proctree
+    from scripts.benchlib.layouts import DYNO_MB, LAYOUTS
+
+    count, idle_seconds = (1000, 20) if quick else (3000, 60)
+    print(
+        f"layouts: {', '.join(layout.name for layout in LAYOUTS)}: memory at idle and while "
+        f"{count:,} submissions are ingested and delivered, CPU over {idle_seconds} s at idle",
+        flush=True,
+    )
+    first: dict[str, float] = {}  # the first layout's figures: the others' baseline
+    for layout in LAYOUTS:
+        found = measure_layout(layout, count, idle_seconds)
+        for label, per_unit in (
+            ("at idle", found["idle"]),
+            (f"peak, {count:,} submissions ingested and delivered", found["peak"]),
+        ):
+            total = sum(per_unit.values(), proctree.Memory(0, 0))
+            if layout.budget == "each unit":
+                fits = all(m.pss_kb < DYNO_MB * 1024 for m in per_unit.values())
+            else:
+                fits = total.pss_kb < DYNO_MB * 1024
+            baseline = first.setdefault(label, total.pss_kb)
+            parts = ", ".join(f"{u} {m.pss_kb / 1024:.0f} MB" for u, m in per_unit.items())
+            row(
+                f"layout {layout.name}: memory {label}",
+                total.text,
+                f"{baseline / 1024:.0f} MB PSS",
+                f"{total.pss_kb / baseline:.2f}x",
+                f"< {DYNO_MB} MB PSS, {layout.budget}",
+                fits,
+                f"({parts} PSS)" if len(per_unit) > 1 else "",
+            )
+        cpu = found["cpu"]
+        baseline = first.setdefault("cpu", cpu)
+        row(
+            f"layout {layout.name}: CPU at idle, {idle_seconds} s",
+            f"{cpu:.2f} % of a core",
+            f"{baseline:.2f} %",
+            f"{cpu / baseline:.2f}x" if baseline else "-",
+            "(measured, no target)",
+            True,
+            f"(the load: {count:,} in {found['seconds']:.0f} s, {found['refused']} refused)",
+        )
+
+
+def measure_layout(layout, count: int, idle_seconds: int, warm_up: int = 20) -> dict:
+    """Start `layout`, measure it (memory by unit: `idle` and `peak` under load; idle `cpu`)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from scripts import proctree
+
+    env = Env(SCHEDULER_INTERVAL="1")  # the default poll, not the other sections' 0.2 s
+    started = None
+    try:
+        url = env.endpoint()
+        form_uid, token, _ = env.form(url)
+        settings = {key: value for key, value in env.env.items() if key != "WEB_CONCURRENCY"}
+        started = layout.start({**settings, **layout.settings}, free_port())
+        wait_http(started.base_url + "/healthz", 60)
+        env.wait_ready(1, scheduler=True)
+        submit_url = f"{started.base_url}/api/v1/forms/{form_uid}/submissions"
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        local = threading.local()
+
+        def submit(_: int) -> requests.Response:
+            if not hasattr(local, "session"):
+                local.session = requests.Session()
+            return local.session.post(submit_url, data=BODY, headers=headers, timeout=30)
+
+        def memory() -> dict[str, proctree.Memory]:
+            return {unit: proctree.total_memory(started.pids(unit)) for unit in started.units}
+
+        for number in range(warm_up):  # every code path once, as in a live app
+            submit(number).raise_for_status()
+        wait_count(env, "success", warm_up, timeout=120)
+        time.sleep(5)
+        idle = memory()
+        pids = started.pids()
+        for pid in pids:
+            print(f"    {proctree.memory(pid).text}  {proctree.command_line(pid)[:90]}")
+        cpu_before, began = proctree.cpu_seconds(pids), time.monotonic()
+        time.sleep(idle_seconds)
+        cpu = (proctree.cpu_seconds(pids) - cpu_before) / (time.monotonic() - began) * 100
+
+        samples: list[dict[str, proctree.Memory]] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.5):
+                samples.append(memory())
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        began = time.monotonic()
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                refused = sum(
+                    answer.status_code != 201 for answer in pool.map(submit, range(count))
+                )
+            wait_count(env, "success", warm_up + count - refused, timeout=900)
+        finally:
+            sampling.set()
+            sampler.join()
+        seconds = time.monotonic() - began
+        samples.append(memory())
+        # The moment the layout held the most in all; with a dyno per unit, each unit's own peak.
+        peak = max(samples, key=lambda units: sum(m.pss_kb for m in units.values()))
+        if layout.budget == "each unit":
+            peak = {unit: max((s[unit] for s in samples), key=lambda m: m.pss_kb) for unit in idle}
+        return {"idle": idle, "peak": peak, "cpu": cpu, "seconds": seconds, "refused": refused}
+    finally:
+        if started is not None:
+            started.stop()
+        env.close()
+
+
 SECTIONS = {
     "ingest": ingest,
     "deliveries": deliveries,
@@ -1249,6 +1369,7 @@ SECTIONS = {
     "slow_clients": slow_clients,
     "attachments": attachments,
     "central": central,
+    "layouts": layouts,
 }
 
 

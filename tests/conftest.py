@@ -169,6 +169,22 @@ def endpoint():
     server.close()
 
 
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory):
+    """A Redis with TLS only, on a self-signed certificate (tests/tls_redis.py)."""
+    from tests.tls_redis import TlsRedisServer, TlsUnsupported, tls_redis_unavailable
+
+    reason = tls_redis_unavailable()
+    if reason:
+        pytest.skip(f"TLS Redis tests skipped: {reason}")
+    try:
+        server = TlsRedisServer(tmp_path_factory.mktemp("tls-redis")).start()
+    except TlsUnsupported as exc:
+        pytest.skip(f"TLS Redis tests skipped: redis-server has no TLS: {exc}")
+    yield server
+    server.stop()
+
+
 # The real processes (web, worker, scheduler), for the e2e and fault tests.
 
 
