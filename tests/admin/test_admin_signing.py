@@ -117,3 +117,16 @@ def test_send_test_is_signed(app, client, editor, make, endpoint):
     assert received["headers"]["webhook-id"] == received["headers"]["X-Formhooks-Delivery"]
     secret, _ = secrets_of(app, uid)
     Webhook(secret).verify(received["body"], received["headers"])
+
+
+def test_a_logs_page_lists_the_signature_headers_never_the_secret(app, client, editor, make):
+    from tests.admin.admin_support import add_logs
+
+    form_uid, _ = make.form()
+    uid = make.hook(form_uid)
+    [log_uid] = add_logs(app, uid, 1)
+    html = editor.get(f"/forms/{form_uid}/hooks/{uid}/logs/{log_uid}").text
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        assert name in html
+    assert html.count(log_uid) >= 2  # X-Formhooks-Delivery and webhook-id
+    assert key_of(secrets_of(app, uid)[0]) not in html
