@@ -74,11 +74,15 @@ def signing_keys(current: str | None, previous: str | None = None) -> tuple[byte
 
 def signature(keys: tuple[bytes, ...], msg_id: str, timestamp: int, body: bytes) -> str:
     """The ``webhook-signature`` value: one ``v1,<base64>`` per key, space-separated."""
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    return " ".join(
-        "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode("ascii")
-        for key in keys
-    )
+    prefix = f"{msg_id}.{timestamp}.".encode()
+    return " ".join(f"v1,{_mac(key, prefix, body)}" for key in keys)
+
+
+def _mac(key: bytes, prefix: bytes, body: bytes) -> str:
+    """base64(HMAC-SHA256(key, prefix + body)), without copying the body."""
+    mac = hmac.new(key, prefix, hashlib.sha256)
+    mac.update(body)
+    return base64.b64encode(mac.digest()).decode("ascii")
 
 
 @dataclass(frozen=True)
