@@ -130,3 +130,18 @@ def test_a_logs_page_lists_the_signature_headers_never_the_secret(app, client, e
         assert name in html
     assert html.count(log_uid) >= 2  # X-Formhooks-Delivery and webhook-id
     assert key_of(secrets_of(app, uid)[0]) not in html
+
+
+def test_a_secret_the_key_cannot_read_says_so(app, make, make_app):
+    from tests.admin.admin_support import PASSWORD, Browser
+
+    form_uid, _ = make.form()
+    uid = make.hook(form_uid)
+    make.user("ed@example.org", role="editor", password=PASSWORD)
+    browser = Browser(make_app(ENCRYPTION_KEY="another key").test_client())
+    browser.login("ed@example.org")
+    page = browser.post(f"/forms/{form_uid}/hooks/{uid}/signing-secret")
+    assert page.status_code == 200
+    assert "cannot be read with the current encryption key" in page.text
+    rotated = browser.post(f"/forms/{form_uid}/hooks/{uid}/signing-secret/rotate")
+    assert 'value="whsec_' in rotated.text

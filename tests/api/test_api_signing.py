@@ -116,3 +116,15 @@ def test_the_openapi_document_describes_the_secret_and_the_rotation(client):
     rotate = document["paths"]["/api/v1/forms/{form_uid}/hooks/{hook_uid}/rotate-secret"]
     assert set(rotate["post"]["responses"]) >= {"200", "401", "403", "404"}
     assert "signing_secret" not in document["components"]["schemas"]["HookInput"]["properties"]
+
+
+def test_a_secret_the_key_cannot_read_is_null_until_rotated(api, make, make_app, tokens):
+    form_uid = make.form()[0]
+    hook = api.post(hooks_path(form_uid), json={"name": "CRM", "endpoint": ENDPOINT}).json
+    path = hook["url"].removeprefix("http://localhost")
+    other = make_app(ENCRYPTION_KEY="another key").test_client()
+    auth = {"Authorization": f"Token {tokens['editor']}"}
+    assert other.get(path, headers=auth).json["signing_secret"] is None
+    rotated = other.post(path + "/rotate-secret", headers=auth).json["signing_secret"]
+    assert rotated.startswith("whsec_")
+    assert other.get(path, headers=auth).json["signing_secret"] == rotated

@@ -299,3 +299,29 @@ def test_the_secret_is_never_logged_nor_stored_in_clear(app, client, make, endpo
     key = secret.removeprefix("whsec_")
     for text in [stored, caplog.text, *columns]:
         assert key not in text
+
+
+def test_a_secret_the_key_cannot_read_fails_that_hooks_sends_until_rotated(
+    app, client, make, make_app, endpoint
+):
+    """ENCRYPTION_KEY changed without keeping the old key: clear failures, no stalled worker."""
+    form_uid, token = make.form()
+    hook_uid = make.hook(form_uid, endpoint=endpoint.url)
+    other = make_app(ENCRYPTION_KEY="a key that never encrypted anything")
+    post(client, form_uid, token)
+    run_worker(other)
+    assert endpoint.requests == []
+    [entry] = load_logs(other)
+    assert entry.status == "pending" and entry.tries == 1 and entry.next_retry_at is not None
+    assert "Cannot decrypt a stored secret" in entry.message
+    with other.app_context():
+        hook = db.session.scalar(select(Hook).where(Hook.uid == hook_uid))
+        assert hook.readable_signing_secret() is None
+        new = hook.rotate_signing_secret()
+        assert hook.previous_signing_secret_encrypted is None  # unreadable: not kept
+        db.session.commit()
+    make_retries_due(other)
+    run_worker(other)
+    [received] = endpoint.wait_for(1)
+    assert verified(new, received) and " " not in received["headers"]["webhook-signature"]
+    assert load_logs(other)[0].status == "success"

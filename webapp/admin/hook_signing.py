@@ -60,6 +60,6 @@ def _page(form: Form, hook: Hook):
         "hooks/signing_secret.html",
         form=form,
         hook=hook,
-        secret=hook.signing_secret,
+        secret=hook.readable_signing_secret(),
         previous_until=hook.previous_signs_until(utcnow()),
     )

@@ -107,7 +107,7 @@ def _hook_json(hook: Hook, counts: dict[str, int], show_secret: bool) -> dict[st
     # (the key is absent for viewers, as KoboToolbox omits what a role may not see).
     if show_secret:
         hook.ensure_signing_secret()
-        body["signing_secret"] = hook.signing_secret
+        body["signing_secret"] = hook.readable_signing_secret()
     return body
 
 

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from webapp.attachments.listing import with_attachments
-from webapp.delivery.formats import build_payload
+from webapp.delivery.formats import PayloadError, build_payload
 from webapp.delivery.signatures import Signer
 from webapp.models.base import utcnow
 
@@ -28,7 +28,8 @@ class HookSettings:
 
     ``headers`` are the hook's custom headers, ``auth`` its basic auth
     (user, password) or None, ``signing_keys`` the HMAC keys of its signing
-    secrets that sign now (never shown).
+    secrets that sign now (never shown). ``problem`` says why nothing can be
+    sent (see ``of``).
     """
 
     id: int
@@ -41,22 +42,42 @@ class HookSettings:
     auth: tuple[str, str] | None
     form_uid: str
     signing_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    problem: str | None = None
 
     @classmethod
     def of(cls, hook: Any, form_uid: str, now: datetime | None = None) -> HookSettings:
-        """The settings of ``hook`` (a models.Hook) of the form ``form_uid``, at ``now``."""
-        return cls(
-            id=hook.id,
-            active=hook.active,
-            endpoint=hook.endpoint,
-            export_type=hook.export_type,
-            subset_fields=tuple(hook.subset_fields or ()),
-            payload_template=hook.payload_template,
-            headers=MappingProxyType(dict(hook.custom_headers)),
-            auth=hook.basic_auth,
-            form_uid=form_uid,
-            signing_keys=hook.signing_keys(now or utcnow()),
-        )
+        """The settings of ``hook`` (a models.Hook) of the form ``form_uid``, at ``now``.
+
+        A hook with a secret that no configured key decrypts (ENCRYPTION_KEY
+        changed without keeping the old key) gets settings with a ``problem``:
+        its sends fail with that message, and are retried; other hooks send.
+        """
+        try:
+            return cls(
+                id=hook.id,
+                active=hook.active,
+                endpoint=hook.endpoint,
+                export_type=hook.export_type,
+                subset_fields=tuple(hook.subset_fields or ()),
+                payload_template=hook.payload_template,
+                headers=MappingProxyType(dict(hook.custom_headers)),
+                auth=hook.basic_auth,
+                form_uid=form_uid,
+                signing_keys=hook.signing_keys(now or utcnow()),
+            )
+        except ValueError as exc:
+            return cls(
+                id=hook.id,
+                active=hook.active,
+                endpoint=hook.endpoint,
+                export_type=hook.export_type,
+                subset_fields=(),
+                payload_template=None,
+                headers=MappingProxyType({}),
+                auth=None,
+                form_uid=form_uid,
+                problem=str(exc),
+            )
 
 
 @dataclass(frozen=True)
@@ -138,6 +159,8 @@ def build_request(
     (their names must be in headers.RESERVED, so no hook can forge them);
     ``files`` as for :func:`build_body`.
     """
+    if hook.problem is not None:
+        raise PayloadError(hook.problem, permanent=False)
     payload, payload_type = build_body(
         hook, hook.form_uid, content_type=content_type, body=body, data=data, files=files
     )

@@ -95,6 +95,14 @@ class Hook(db.Model):
             return None
         return secret_box().decrypt(self.signing_secret_encrypted)
 
+    def readable_signing_secret(self) -> str | None:
+        """The signing secret, or None when the configured keys cannot decrypt it
+        (ENCRYPTION_KEY changed without keeping the old key: rotate it)."""
+        try:
+            return self.signing_secret
+        except ValueError:
+            return None
+
     def signing_keys(self, now: datetime) -> tuple[bytes, ...]:
         """The HMAC keys that sign a send at `now` (the previous one during the overlap)."""
         previous = self.previous_signing_secret_encrypted
@@ -113,10 +121,12 @@ class Hook(db.Model):
         """A new signing secret; the current one keeps signing for signatures.OVERLAP.
 
         The caller commits. A secret replaced earlier (two rotations within the
-        overlap) stops signing at once.
+        overlap) stops signing at once, and so does one that the configured keys
+        cannot decrypt.
         """
         secret = new_secret()
-        self.previous_signing_secret_encrypted = self.signing_secret_encrypted
+        readable = self.readable_signing_secret() is not None
+        self.previous_signing_secret_encrypted = self.signing_secret_encrypted if readable else None
         self.signing_secret_encrypted = secret_box().encrypt(secret)
         self.signing_secret_rotated_at = utcnow()
         return secret
