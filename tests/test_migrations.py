@@ -197,3 +197,68 @@ def _check_upgraded(app) -> None:
     listed = _api(app, "GET", "/api/v1/forms/aHouseholdSurvey000001/submissions")
     [edited] = [s for s in listed["results"] if s["instance_id"] == previous.EDITED]
     assert (edited["data"]["members"], edited["edit_count"], edited["versions"]) == (3, 1, 1)
+
+
+def test_the_signing_migration_gives_each_existing_hook_its_own_secret(empty_database, tmp_path):
+    """0009 runs inside the app (`flask db upgrade`): it encrypts with the app's key."""
+    from datetime import UTC, datetime
+
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import MetaData, Table, insert, select, text
+
+    from tests.helpers import SECRET_KEY
+    from webapp import create_app
+    from webapp.delivery.signatures import secret_key
+    from webapp.models import Hook
+
+    app = create_app(
+        {
+            "DATABASE_URL": empty_database[1],
+            "SECRET_KEY": SECRET_KEY,
+            "ENCRYPTION_KEY": "the migration's key",
+            "FORMHOOKS_INSTANCE_PATH": str(tmp_path),
+        }
+    )
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with app.app_context():
+        upgrade(revision="0008_central_sources")
+        with db.engine.begin() as conn:
+            tables = MetaData()
+            users, forms, hooks = (
+                Table(name, tables, autoload_with=conn) for name in ("users", "forms", "hooks")
+            )
+            conn.execute(
+                insert(users).values(
+                    id=1, email="a@example.org", password_hash="x", role="admin",
+                    is_active=True, report_opt_in=True, date_joined=now,
+                )
+            )  # fmt: skip
+            conn.execute(
+                insert(forms).values(
+                    id=1, uid="aX", name="F", owner_id=1, ingest_token_hash="h",
+                    ingest_token_encrypted="e", date_created=now, date_modified=now,
+                )
+            )  # fmt: skip
+            for number in (1, 2, 3):
+                conn.execute(
+                    insert(hooks).values(
+                        id=number, uid=f"h{number}", form_id=1, name="H",
+                        endpoint="https://example.org/h", active=True, export_type="json",
+                        auth_level="no_auth", username="", subset_fields=[],
+                        email_notification=True, notification_emails=[], send_edits=False,
+                        date_created=now, date_modified=now,
+                    )
+                )  # fmt: skip
+        upgrade()
+        secrets = [hook.signing_secret for hook in db.session.scalars(select(Hook))]
+        assert len(secrets) == 3 and len(set(secrets)) == 3
+        assert all(len(secret_key(secret)) == 32 for secret in secrets)
+        with db.engine.connect() as conn:
+            stored = conn.execute(text("SELECT signing_secret_encrypted FROM hooks")).scalars()
+            assert not any(secret in value for value in stored for secret in secrets)
+        db.session.remove()
+        downgrade(revision="0008_central_sources")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM hooks")).scalar() == 3
+        upgrade()
+        db.engine.dispose()

@@ -1,8 +1,8 @@
 """The server-rendered admin panel: blueprints, login wiring, error pages.
 
 Blueprints (one module each): auth, dashboard, forms, submissions, hooks,
-logs, users, profile. Every page except the login page needs a logged-in
-user; every POST that changes data needs an editor or an admin
+hook_signing, logs, users, profile. Every page except the login page needs
+a logged-in user; every POST that changes data needs an editor or an admin
 (`webapp.admin.permissions`). Templates live in templates/<blueprint>/.
 """
 
@@ -21,6 +21,7 @@ def init_app(app: Flask) -> None:
         dashboard,
         errors,
         forms,
+        hook_signing,
         hooks,
         logs,
         profile,
@@ -37,6 +38,7 @@ def init_app(app: Flask) -> None:
 
     for module in (auth, dashboard, forms, submissions, hooks, sources, logs, users, profile):
         app.register_blueprint(module.bp)
+    app.register_blueprint(hook_signing.bp)
     errors.init_app(app)
     app.context_processor(_template_context)
 
