@@ -160,7 +160,8 @@ def run_retention(
             complete = delete_old_attempts(progress, cutoff, batch_size, cap) and complete
     except BaseException as exc:  # recorded, then raised again (an interrupt included)
         db.session.rollback()
-        progress.finish(False, error=f"{exc.__class__.__name__}: {exc}"[:2000])
+        first_line = (str(exc).strip().splitlines() or [""])[0]  # no SQL, no parameters
+        progress.finish(False, error=f"{exc.__class__.__name__}: {first_line}"[:500])
         raise
     progress.finish(complete)
     log.info("Retention run %s: %s", progress.run_id, asdict(progress.counts))
