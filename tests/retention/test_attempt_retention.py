@@ -87,8 +87,8 @@ def test_attempts_of_old_finished_logs_go_and_the_logs_keep_their_state(
 
 
 def test_a_log_retried_since_keeps_its_attempts(app, client, make, endpoint):
-    """The log is checked again by the DELETE: retried by hand (now pending, or
-    finished again recently), its old attempts stay."""
+    """A log retried by hand since it finished (now pending, or finished again
+    recently) keeps its old attempts."""
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
     endpoint.statuses = [200]

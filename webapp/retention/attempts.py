@@ -8,8 +8,8 @@ the counts are unchanged; its detail page no longer lists the tries.
 Attempts of pending logs, and of logs retried since, are kept.
 
 Each batch reads the next `batch_size` attempts in id order (the primary
-key: ids grow with time), deletes those of old finished logs (the DELETE
-checks the log again, so a log retried meanwhile keeps them), and the run
+key: ids grow with time), deletes those of old finished logs (locked and
+checked again first, so a log retried meanwhile keeps them), and the run
 stops at the first batch that ends on an attempt younger than the cutoff:
 no later one can belong to a log finished before it.
 """
@@ -19,11 +19,11 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, select
 
 from webapp.extensions import db
 from webapp.models import FAILED, PENDING, SUCCESS, Attempt, DeliveryLog
-from webapp.retention.runs import Counts, Progress
+from webapp.retention.runs import Counts, Progress, in_ids
 
 FINISHED = (SUCCESS, FAILED)
 
@@ -41,7 +41,13 @@ def delete_old_attempts(progress: Progress, cutoff: datetime, batch_size: int, c
 
 def _batch(cutoff: datetime, after: int, size: int):
     rows = db.session.execute(
-        select(Attempt.id, Attempt.started_at, DeliveryLog.status, DeliveryLog.date_modified)
+        select(
+            Attempt.id,
+            Attempt.log_id,
+            Attempt.started_at,
+            DeliveryLog.status,
+            DeliveryLog.date_modified,
+        )
         .join(DeliveryLog, DeliveryLog.id == Attempt.log_id)
         .where(Attempt.id > after)
         .order_by(Attempt.id)
@@ -49,19 +55,29 @@ def _batch(cutoff: datetime, after: int, size: int):
     ).all()
     if not rows:
         return None
-    doomed = [row.id for row in rows if row.status != PENDING and row.date_modified < cutoff]
+    old = [row for row in rows if row.status != PENDING and row.date_modified < cutoff]
     counts = Counts()
-    if doomed:
-        still_old = exists().where(
-            DeliveryLog.id == Attempt.log_id,
-            DeliveryLog.status.in_(FINISHED),
-            DeliveryLog.date_modified < cutoff,
+    if old:
+        # The logs again, locked until the commit: one retried meanwhile (or
+        # being changed now: skipped) keeps its attempts.
+        still_old = set(
+            db.session.scalars(
+                select(DeliveryLog.id)
+                .where(
+                    in_ids(DeliveryLog.id, {row.log_id for row in old}),
+                    DeliveryLog.status.in_(FINISHED),
+                    DeliveryLog.date_modified < cutoff,
+                )
+                .with_for_update(read=True, skip_locked=True)
+            )
         )
-        counts.attempts_deleted = db.session.execute(
-            delete(Attempt)
-            .where(Attempt.id.in_(doomed), still_old)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        doomed = [row.id for row in old if row.log_id in still_old]
+        if doomed:
+            counts.attempts_deleted = db.session.execute(
+                delete(Attempt)
+                .where(in_ids(Attempt.id, doomed))
+                .execution_options(synchronize_session=False)
+            ).rowcount
     last = rows[-1]
     done = len(rows) < size or last.started_at >= cutoff
     return counts, None if done else last.id
