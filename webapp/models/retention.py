@@ -34,9 +34,10 @@ RUN_COUNTS = (
 class RetentionRun(db.Model):
     """One run: its limits (days, None: keep), its counts so far, and how it ended.
 
-    `finished_at` is None while the run goes on, or if it stopped on an
-    error (`error` says which) or with its process. `complete` is False
-    when it stopped at its cap (the next run goes on).
+    `finished_at` is None while the run goes on, or if its process stopped
+    before the end. `error` says why a run stopped on an error. `complete`
+    is False when it stopped early: at its cap (the next run goes on), or
+    on that error.
     """
 
     __tablename__ = "retention_runs"
