@@ -12,7 +12,8 @@ Exits 1 if the soak run finds a broken invariant.
 
 Sections: ingest, deliveries, latency, retries, slow_hook, memory, pages, soak,
 slow_clients, attachments, central (needs ../shared/odk-central, see its README),
-layouts (the deployment layouts of scripts/benchlib/layouts.py, side by side).
+layouts (the deployment layouts of scripts/benchlib/layouts.py, side by side),
+retention (scripts/bench_retention.py).
 """
 
 from __future__ import annotations
@@ -1357,6 +1358,32 @@ def measure_layout(layout, count: int, idle_seconds: int, warm_up: int = 20) -> 
         env.close()
 
 
+def retention(quick: bool) -> None:
+    import bench_retention
+
+    count = 20_000 if quick else 100_000
+    print(f"retention: deleting {count:,} old submissions, then their attempts", flush=True)
+    figures = bench_retention.measure(count)
+    row(
+        "retention, s per 1,000 submissions deleted (with versions, logs, attempts, files)",
+        f"{figures['per_1000']:.2f} s",
+        f"{figures['bare_per_1000']:.2f} s",
+        f"{figures['per_1000'] / figures['bare_per_1000']:.2f}x",
+        "(no target: vs a bare cascading DELETE loop)",
+        True,
+        f"({figures['submissions'].submissions_deleted:,} deleted)",
+    )
+    row(
+        "retention, s per 1,000 attempts deleted (LOG_RETENTION_DAYS)",
+        f"{figures['attempts_per_1000']:.3f} s",
+        "-",
+        "-",
+        "(no target)",
+        True,
+        f"({figures['attempts']:,} deleted)",
+    )
+
+
 SECTIONS = {
     "ingest": ingest,
     "deliveries": deliveries,
@@ -1370,6 +1397,7 @@ SECTIONS = {
     "attachments": attachments,
     "central": central,
     "layouts": layouts,
+    "retention": retention,
 }
 
 

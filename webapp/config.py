@@ -77,6 +77,30 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
     return value
 
 
+#: The longest retention accepted, in days (100 years): anything longer is "keep".
+MAX_RETENTION_DAYS = 36500
+
+
+def _retention_days(env: Mapping[str, str], name: str) -> int | None:
+    """Days to keep data for (docs/deploy.md, "Retention"); unset or empty: None, keep all."""
+    raw = _get(env, name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a whole number of days, not {raw!r}"
+            " (leave it unset to keep everything)"
+        ) from None
+    if not 1 <= value <= MAX_RETENTION_DAYS:
+        raise ConfigError(
+            f"{name} must be between 1 and {MAX_RETENTION_DAYS} days, not {value}"
+            " (leave it unset to keep everything)"
+        )
+    return value
+
+
 def parse_retry_delays(raw: str) -> tuple[float, ...]:
     """`"60,600,6000"` -> (60.0, 600.0, 6000.0); exactly three non-negative numbers."""
     parts = [p.strip() for p in raw.split(",")]
@@ -216,6 +240,9 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "SCHEDULER_INTERVAL": _float(env, "SCHEDULER_INTERVAL", 1.0, minimum=0.05),
         "SWEEP_INTERVAL": _int(env, "SWEEP_INTERVAL", 30, minimum=1),
         "CENTRAL_POLL_INTERVAL": _int(env, "CENTRAL_POLL_INTERVAL", 60, minimum=1),
+        # Retention (docs/deploy.md, "Retention"): None keeps everything.
+        "SUBMISSION_RETENTION_DAYS": _retention_days(env, "SUBMISSION_RETENTION_DAYS"),
+        "LOG_RETENTION_DAYS": _retention_days(env, "LOG_RETENTION_DAYS"),
         "MAIL_SERVER": _get(env, "MAIL_SERVER") or "localhost",
         "MAIL_PORT": mail_port,
         "MAIL_USE_TLS": _bool(env, "MAIL_USE_TLS", False),

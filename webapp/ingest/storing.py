@@ -109,7 +109,9 @@ SELECT (SELECT token_ok FROM f), (SELECT id FROM s), ARRAY(SELECT id FROM l ORDE
 """  # noqa: S608 - LOG_UID_SQL is a constant, not input
 
 # A re-post of a received version: another body replaces its stored data, the
-# same body changes nothing. No row: the id is a placeholder (or was deleted).
+# same body changes nothing. No row: the id is a placeholder, or was deleted
+# (before this statement, or by the retention job while the UPDATE waited
+# for its lock: then `u` changed nothing).
 _REPOST_SQL = """
 WITH t AS (
     SELECT id, coalesce(root_id, id) AS submission_id, coalesce(edited_body, body) = %(body)s
@@ -122,8 +124,9 @@ WITH t AS (
     SET edited_body = %(body)s, edited_content_type = %(content_type)s,
         edited_data = %(data)s::json, edit_count = s.edit_count + 1, updated_at = %(now)s
     FROM t WHERE s.id = t.id AND NOT t.same
+    RETURNING s.id
 )
-SELECT submission_id FROM t
+SELECT submission_id FROM t WHERE t.same OR EXISTS (SELECT 1 FROM u)
 """
 
 
