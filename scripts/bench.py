@@ -39,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
-from scripts.procfile import web_command  # noqa: E402 (after the path is set)
+from scripts import proctree  # noqa: E402 (after the path is set)
+from scripts.procfile import web_command  # noqa: E402
 
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SAMPLE = json.loads((ROOT / "tests/fixtures/nested.json").read_text())
@@ -284,11 +285,11 @@ class Env:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 30, verify: bool | str = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=2, verify=verify).status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -619,13 +620,6 @@ def slow_hook(quick: bool) -> None:
         env.close()
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def memory(quick: bool) -> None:
     many = 10000 if quick else 100_000
     print(f"memory: worker RSS after 1,000 and after {many:,} deliveries", flush=True)
@@ -635,13 +629,13 @@ def memory(quick: bool) -> None:
         _, _, hook_ids = env.form(url)
         parent = env.worker(1)
         env.wait_ready(1)
-        child = int(Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()[0])
+        child = proctree.children(parent.pid)[0]
         env.push(env.pending_logs(hook_ids, 1000))
         wait_count(env, "success", 1000, timeout=120)
-        after_1k = rss_kb(child)
+        after_1k = proctree.status_kb(child, "VmRSS")
         env.push(env.pending_logs(hook_ids, many - 1000))
         wait_count(env, "success", many, timeout=600)
-        after_many = rss_kb(child)
+        after_many = proctree.status_kb(child, "VmRSS")
         row(
             f"worker memory after {many:,} deliveries (vs after 1,000)",
             f"{after_many / 1024:.1f} MB",
@@ -1001,7 +995,7 @@ def central(quick: bool) -> None:
         parent = env.worker(1)
         env.spawn([str(BIN / "flask"), "--app", "webapp", "scheduler"])
         env.wait_ready(1, scheduler=True)
-        child = int(Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()[0])
+        child = proctree.children(parent.pid)[0]
 
         sent = []
         pace = random.Random(1)
@@ -1026,7 +1020,7 @@ def central(quick: bool) -> None:
             p99 <= 7.0,
         )
 
-        rss_before = rss_kb(child)
+        rss_before = proctree.status_kb(child, "VmRSS")
         project, xml_form_id = server.new_form()
         for _ in range(backfill):
             server.submit(project, xml_form_id)
@@ -1054,7 +1048,7 @@ def central(quick: bool) -> None:
             True,
             "(baseline: a plain loop fetching the same pages and XML)",
         )
-        peak = peak_kb(child)
+        peak = proctree.status_kb(child, "VmHWM")
         row(
             f"central: worker peak memory through the backfill of {backfill:,}",
             f"{peak / 1024:.1f} MB",
@@ -1120,14 +1114,6 @@ def wait_submissions(env: Env, form_uid: str, target: int, timeout: float) -> No
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {stored}/{target} Central submissions stored")
         time.sleep(0.2)
-
-
-def peak_kb(pid: int) -> int:
-    """The peak resident set (VmHWM) of a process, in KB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
 
 
 def attachments(quick: bool) -> None:
@@ -1196,16 +1182,11 @@ def attachments(quick: bool) -> None:
         with psycopg.connect(env.env["DATABASE_URL"], autocommit=True) as conn:
             conn.execute("CREATE TABLE floor_probe (id serial PRIMARY KEY, body bytea)")
         floor_url = env.web(app="scripts.benchlib.floor_app:create_app()")
-        children = [
-            int(pid)
-            for pid in Path(f"/proc/{gunicorn.pid}/task/{gunicorn.pid}/children")
-            .read_text()
-            .split()
-        ]
+        children = proctree.children(gunicorn.pid)
         requests.post(ours_url + path, data=body(), headers=headers, timeout=60)  # warm up
-        idle = max(rss_kb(pid) for pid in children)
+        idle = max(proctree.status_kb(pid, "VmRSS") for pid in children)
         ours = hammer(ours_url)
-        peak = max(peak_kb(pid) for pid in children)
+        peak = max(proctree.status_kb(pid, "VmHWM") for pid in children)
         floor = hammer(floor_url)
         from sqlalchemy import func, select
 
@@ -1241,7 +1222,6 @@ def attachments(quick: bool) -> None:
 
 def layouts(quick: bool) -> None:
     """Each deployment layout (scripts/benchlib/layouts.py): memory idle and loaded, idle CPU."""
-    from scripts import proctree
     from scripts.benchlib.layouts import DYNO_MB, LAYOUTS
 
     count, idle_seconds = (1000, 20) if quick else (3000, 60)
@@ -1252,6 +1232,10 @@ def layouts(quick: bool) -> None:
     )
     first: dict[str, float] = {}  # the first layout's figures: the others' baseline
     for layout in LAYOUTS:
+        reason = layout.unavailable()
+        if reason:
+            row(f"layout {layout.name}", "not measured", "-", "-", "-", False, f"({reason})")
+            continue
         found = measure_layout(layout, count, idle_seconds)
         for label, per_unit in (
             ("at idle", found["idle"]),
@@ -1273,8 +1257,9 @@ def layouts(quick: bool) -> None:
                 fits,
                 f"({parts} PSS)" if len(per_unit) > 1 else "",
             )
-        cpu = found["cpu"]
+        cpu = sum(found["cpu"].values())
         baseline = first.setdefault("cpu", cpu)
+        parts = ", ".join(f"{u} {c:.2f}" for u, c in found["cpu"].items())
         row(
             f"layout {layout.name}: CPU at idle, {idle_seconds} s",
             f"{cpu:.2f} % of a core",
@@ -1282,16 +1267,15 @@ def layouts(quick: bool) -> None:
             f"{cpu / baseline:.2f}x" if baseline else "-",
             "(measured, no target)",
             True,
-            f"(the load: {count:,} in {found['seconds']:.0f} s, {found['refused']} refused)",
+            (f"({parts} %; " if len(found["cpu"]) > 1 else "(")
+            + f"the load: {count:,} in {found['seconds']:.0f} s, {found['refused']} refused)",
         )
 
 
 def measure_layout(layout, count: int, idle_seconds: int, warm_up: int = 20) -> dict:
-    """Start `layout`, measure it (memory by unit: `idle` and `peak` under load; idle `cpu`)."""
+    """Start `layout`, measure it by unit: memory `idle` and `peak` under load, idle `cpu` (%)."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
-
-    from scripts import proctree
 
     env = Env(SCHEDULER_INTERVAL="1")  # the default poll, not the other sections' 0.2 s
     started = None
@@ -1300,7 +1284,7 @@ def measure_layout(layout, count: int, idle_seconds: int, warm_up: int = 20) -> 
         form_uid, token, _ = env.form(url)
         settings = {key: value for key, value in env.env.items() if key != "WEB_CONCURRENCY"}
         started = layout.start({**settings, **layout.settings}, free_port())
-        wait_http(started.base_url + "/healthz", 60)
+        wait_http(started.base_url + "/healthz", 60, verify=started.verify)
         env.wait_ready(1, scheduler=True)
         submit_url = f"{started.base_url}/api/v1/forms/{form_uid}/submissions"
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
@@ -1309,7 +1293,10 @@ def measure_layout(layout, count: int, idle_seconds: int, warm_up: int = 20) -> 
         def submit(_: int) -> requests.Response:
             if not hasattr(local, "session"):
                 local.session = requests.Session()
-            return local.session.post(submit_url, data=BODY, headers=headers, timeout=30)
+            # `verify` given per request: a session's would yield to REQUESTS_CA_BUNDLE.
+            return local.session.post(
+                submit_url, data=BODY, headers=headers, timeout=30, verify=started.verify
+            )
 
         def memory() -> dict[str, proctree.Memory]:
             return {unit: proctree.total_memory(started.pids(unit)) for unit in started.units}
@@ -1319,12 +1306,19 @@ def measure_layout(layout, count: int, idle_seconds: int, warm_up: int = 20) -> 
         wait_count(env, "success", warm_up, timeout=120)
         time.sleep(5)
         idle = memory()
-        pids = started.pids()
-        for pid in pids:
-            print(f"    {proctree.memory(pid).text}  {proctree.command_line(pid)[:90]}")
-        cpu_before, began = proctree.cpu_seconds(pids), time.monotonic()
+        pids = {unit: started.pids(unit) for unit in idle}
+        for unit, unit_pids in pids.items():
+            for pid in unit_pids:
+                line = proctree.command_line(pid)[:80]
+                print(f"    {unit}: {proctree.memory(pid).text}  {line}")
+        cpu_before = {unit: proctree.cpu_seconds(unit_pids) for unit, unit_pids in pids.items()}
+        began = time.monotonic()
         time.sleep(idle_seconds)
-        cpu = (proctree.cpu_seconds(pids) - cpu_before) / (time.monotonic() - began) * 100
+        elapsed = time.monotonic() - began
+        cpu = {
+            unit: (proctree.cpu_seconds(unit_pids) - cpu_before[unit]) / elapsed * 100
+            for unit, unit_pids in pids.items()
+        }
 
         samples: list[dict[str, proctree.Memory]] = []
         sampling = threading.Event()

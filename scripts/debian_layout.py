@@ -8,8 +8,9 @@ the current user (`render` fails when a value it replaces is no longer in
 the file, so the files tested are the files shipped). Production runs nginx
 as Debian's own service; here it is a child of this process.
 
-Used by tests/e2e/test_e2e_debian.py and to measure the layout
-(`footprint()`, with scripts/benchlib/footprint.py).
+Used by tests/e2e/test_e2e_debian.py and by `make bench`'s `layouts`
+section (scripts/benchlib/layouts.py), which measures each role's processes
+(`roles()`, `pids()`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 import requests
 from redis import Redis
 
-from scripts.benchlib.footprint import Footprint, children_map, idle_footprint, with_descendants
+from scripts import proctree
 from scripts.certs import write_self_signed
 from scripts.procfile import BIN, ROOT
 
@@ -55,29 +56,13 @@ def render(text: str, replacements: Mapping[str, str]) -> str:
     return text
 
 
-def measure_idle(
-    settings: Mapping[str, str], directory: Path, window: float = 30.0, venv: Path | None = None
-) -> Footprint:
-    """Start the layout on an empty database, migrate it, measure it idle, stop it.
-
-    `settings`: DATABASE_URL (empty or migrated), REDIS_URL, SECRET_KEY and
-    any other setting (WEB_CONCURRENCY, WORKER_CONCURRENCY...). For `make bench`.
-    """
-    with DebianLayout(directory, settings, venv=venv) as layout:
-        release = layout.run("release")
-        if release.returncode != 0:
-            raise RuntimeError(f"release failed:\n{release.stderr}")
-        layout.start()
-        layout.wait_ready()
-        return layout.footprint(window)
-
-
 class DebianLayout:
     """nginx and supervisord with their files under `directory`; `settings` go to the env file.
 
-    Ports are chosen free on 127.0.0.1; the certificate is made self-signed
-    for localhost unless `cert` and `key` are given; the processes run from
-    `venv` (default: the virtualenv running this code).
+    Ports are chosen free on 127.0.0.1 (HTTPS on `https_port` if given); the
+    certificate is made self-signed for localhost unless `cert` and `key`
+    are given; the processes run from `venv` (default: the virtualenv
+    running this code).
     """
 
     def __init__(
@@ -88,10 +73,12 @@ class DebianLayout:
         cert: Path | None = None,
         key: Path | None = None,
         venv: Path | None = None,
+        https_port: int | None = None,
     ) -> None:
         self.directory = directory
         self.venv = venv or BIN.parent  # by default this interpreter's virtualenv
-        self.http_port, self.https_port, self.web_port = (_free_port() for _ in range(3))
+        self.http_port, self.web_port = _free_port(), _free_port()
+        self.https_port = https_port or _free_port()
         if cert is None or key is None:
             cert, key = write_self_signed(directory, name="nginx")
         self.cert, self.key = cert, key
@@ -108,7 +95,7 @@ class DebianLayout:
         self.env_file = directory / "env"
         self.nginx: subprocess.Popen | None = None
         self.supervisord: subprocess.Popen | None = None
-        self._seen: dict[int, int] = {}  # pid -> start time, of every process seen running
+        self._seen: dict[int, int | None] = {}  # pid -> start time, of every process seen running
 
     # Files
 
@@ -271,35 +258,29 @@ files = {d / "formhooks-programs.conf"}
         return answer.status_code == 200
 
     def _remember_processes(self) -> None:
-        children = children_map()
-        for pid in with_descendants([p.pid for p in (self.nginx, self.supervisord) if p], children):
-            with contextlib.suppress(OSError):
-                self._seen[pid] = _start_time(pid)[0]
+        for top in (self.nginx, self.supervisord):
+            if top is not None:
+                for pid in proctree.tree(top.pid):
+                    self._seen[pid] = proctree.start_time(pid)
 
-    def roles(self) -> dict[str, list[int]]:
-        """Root pids by role: nginx, supervisord and each program (their children not listed)."""
+    def roles(self) -> dict[str, int]:
+        """The top process of each role: nginx, supervisord and each of its programs."""
         if self.supervisord is None or self.nginx is None:
             return {}
-        children = children_map()
-        roles = {"nginx": [self.nginx.pid], "supervisord": [self.supervisord.pid]}
-        for pid in children.get(self.supervisord.pid, []):
-            roles[self._program_of(pid)] = [pid]
+        roles = {"nginx": self.nginx.pid, "supervisord": self.supervisord.pid}
+        for pid in proctree.children(self.supervisord.pid):
+            roles[_program_of(pid)] = pid
         return roles
 
-    @staticmethod
-    def _program_of(pid: int) -> str:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        if "gunicorn" in command:
-            return "web"
-        if "worker.py" in command:
-            return "worker"
-        if "scheduler" in command:
-            return "scheduler"
-        return command
-
-    def footprint(self, window: float = 30.0) -> Footprint:
-        """PSS and CPU of every role at idle over `window` seconds (after wait_ready)."""
-        return idle_footprint(self.roles(), window)
+    def pids(self, role: str | None = None) -> list[int]:
+        """Every process of `role` (default: of all roles), each in one role only:
+        supervisord's role is supervisord alone, its programs being roles of their own."""
+        roles = self.roles()
+        return [
+            pid
+            for name in ([role] if role else roles)
+            for pid in proctree.tree(roles[name], stop=set(roles.values()) - {roles[name]})
+        ]
 
     def stop(self) -> None:
         """supervisord stops its programs (SIGTERM, then SIGKILL after 60 s); nginx quits."""
@@ -322,18 +303,11 @@ files = {d / "formhooks-programs.conf"}
         """Processes of this layout still running: any started from its env file, and
         nginx's and supervisord's own (nginx clears its environment)."""
         found = []
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
+        for pid in proctree.running():
+            started = proctree.start_time(pid)
+            if started is None:  # gone, or exited and its parent not having reaped it yet
                 continue
-            pid = int(entry.name)
-            try:
-                environ = Path(f"/proc/{pid}/environ").read_bytes()
-                started, state = _start_time(pid)
-            except OSError:
-                continue
-            if state == "Z":  # exited, its parent not having reaped it yet
-                continue
-            if self.mark.encode() in environ or self._seen.get(pid) == started:
+            if self.mark.encode() in proctree.environment(pid) or self._seen.get(pid) == started:
                 found.append(pid)
         return sorted(found)
 
@@ -364,7 +338,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_time(pid: int) -> tuple[int, str]:
-    """(start time in clock ticks since boot, state letter) of a process; OSError if gone."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[19]), fields[0]
+def _program_of(pid: int) -> str:
+    """The supervisor program a process runs: web, worker, scheduler (else its command)."""
+    command = proctree.command_line(pid)
+    for program, sign in (("web", "gunicorn"), ("worker", "worker.py"), ("scheduler", "scheduler")):
+        if sign in command:
+            return program
+    return command

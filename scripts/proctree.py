@@ -1,18 +1,23 @@
-"""A process and its descendants, read from Linux's /proc: which, how much memory, how much CPU.
+"""Processes read from Linux's /proc: which (a tree, its descendants), how much memory and CPU.
 
-For the tests of onedyno.py (no process left behind) and `make bench`'s
-`layouts` section (the memory and idle CPU of each deployment layout).
+The one place the tools and tests read /proc: the tests of onedyno.py (no
+process left behind), the end-to-end stacks (tests/stack.py,
+scripts/debian_layout.py: what a layout started and left running) and
+`make bench` (the `layouts` section: the memory and idle CPU of each
+deployment layout, by unit).
 
 Memory is given two ways, both from `/proc/<pid>/smaps_rollup`: RSS counts
 every page a process maps, so pages shared by several processes (a forked
 worker and its parent, the same libraries) are counted once per process;
 PSS divides each shared page between the processes sharing it, so the PSS
-of a group of processes adds up to what they really hold.
+of a group of processes adds up to what they really hold. Reading another
+user's processes needs root.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +40,24 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def tree(pid: int) -> list[int]:
-    """`pid` and all its descendants, parents first."""
+def tree(pid: int, stop: Iterable[int] = ()) -> list[int]:
+    """`pid` and all its descendants, parents first; none of `stop` nor below them.
+
+    `stop` splits a tree into parts: a supervisor's tree without its
+    programs' trees (`tree(supervisor, stop=programs)`) is the supervisor
+    alone.
+    """
+    excluded = set(stop)
     pids, index = [pid], 0
     while index < len(pids):
-        pids += [child for child in children(pids[index]) if child not in pids]
+        pids += [c for c in children(pids[index]) if c not in pids and c not in excluded]
         index += 1
     return [p for p in pids if alive(p)]
+
+
+def running() -> list[int]:
+    """Every process on the machine."""
+    return [int(entry.name) for entry in os.scandir(PROC) if entry.name.isdigit()]
 
 
 def under_shell(pid: int) -> int:
@@ -53,13 +69,35 @@ def under_shell(pid: int) -> int:
     return pid
 
 
-def alive(pid: int) -> bool:
-    """Running (a zombie, exited but not yet collected by its parent, is not)."""
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat from its 3rd field (the state) on; [] once the process is gone.
+
+    The 2nd field, the command name, may hold spaces and parentheses: the
+    fields are split after its last `)`.
+    """
     try:
         stat = (PROC / str(pid) / "stat").read_text()
     except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+        return []
+    return stat.rpartition(")")[2].split()
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie, exited but not yet collected by its parent, is not)."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def start_time(pid: int) -> int | None:
+    """When the process started (clock ticks since boot), None unless alive.
+
+    With the pid, it names one process: a pid is reused, not with the same
+    start time.
+    """
+    fields = _stat(pid)
+    if not fields or fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])  # field 22 of stat
 
 
 def command_name(pid: int) -> str:
@@ -74,6 +112,14 @@ def command_line(pid: int) -> str:
         return (PROC / str(pid) / "cmdline").read_text().replace("\0", " ").strip()
     except FileNotFoundError:
         return ""
+
+
+def environment(pid: int) -> bytes:
+    """The environment the process started with (`NAME=value\\0...`); b"" if gone or not ours."""
+    try:
+        return (PROC / str(pid) / "environ").read_bytes()
+    except OSError:  # gone, or another user's process
+        return b""
 
 
 @dataclass(frozen=True)
@@ -104,6 +150,19 @@ def memory(pid: int) -> Memory:
     return Memory(values["Pss:"], values["Rss:"])
 
 
+def status_kb(pid: int, name: str) -> int:
+    """A size from /proc/<pid>/status, in kB: `VmRSS` (RSS now), `VmHWM` (the most RSS
+    it ever held)...; 0 once the process is gone."""
+    try:
+        lines = (PROC / str(pid) / "status").read_text().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    for line in lines:
+        if line.startswith(f"{name}:"):
+            return int(line.split()[1])
+    return 0
+
+
 def total_memory(pids: list[int]) -> Memory:
     result = Memory(0, 0)
     for pid in pids:
@@ -115,10 +174,7 @@ def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU time the running processes `pids` have used so far."""
     ticks = 0
     for pid in pids:
-        try:
-            stat = (PROC / str(pid) / "stat").read_text()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        fields = stat.rpartition(")")[2].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        fields = _stat(pid)
+        if fields:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
     return ticks / os.sysconf("SC_CLK_TCK")
