@@ -87,9 +87,14 @@ def db_backend(request, database_urls):
 
 
 @pytest.fixture
-def app_env(db_backend, redis_server, tmp_path):
-    """The environment-style settings of the test app; tests may add to it."""
-    return {
+def app_env(request, db_backend, redis_server, tmp_path):
+    """The environment-style settings of the test app; tests may add to it.
+
+    A module or test marked `@pytest.mark.settings(NAME="value", ...)` gets
+    those on top (the closest mark wins), e.g. `LOOPBACK_HOOKS` of
+    tests/helpers.py for hooks that send to a local endpoint.
+    """
+    env = {
         "DATABASE_URL": db_backend[1],
         "REDIS_URL": redis_server.url,
         "SECRET_KEY": SECRET_KEY,
@@ -97,6 +102,9 @@ def app_env(db_backend, redis_server, tmp_path):
         "SSRF_ALLOWED_NETWORKS": "",
         "MAIL_SERVER": "",
     }
+    for mark in reversed(list(request.node.iter_markers("settings"))):
+        env.update(mark.kwargs)
+    return env
 
 
 @pytest.fixture

@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET_KEY = "test-secret-key-0123456789abcdef"
+# Settings for tests whose hooks send to an endpoint on this machine (the
+# `endpoint` fixture), with a short timeout: `pytest.mark.settings(**LOOPBACK_HOOKS)`.
+LOOPBACK_HOOKS = {"SSRF_ALLOWED_NETWORKS": "127.0.0.0/8", "DELIVERY_TIMEOUT": "5"}
 
 
 def pg_unavailable_reason() -> str | None:

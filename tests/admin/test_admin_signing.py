@@ -8,15 +8,11 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
 from tests.admin.admin_support import post_submission
+from tests.helpers import LOOPBACK_HOOKS
 from webapp.extensions import db
 from webapp.models import Hook
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 def secrets_of(app, hook_uid: str) -> tuple[str, str | None]:

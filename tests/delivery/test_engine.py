@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tests.helpers import fixture_bytes, run_worker
+from tests.helpers import LOOPBACK_HOOKS, fixture_bytes, run_worker
 from tests.helpers import make_retries_due as fast_forward
 from webapp.delivery import feed
 from webapp.delivery import queue as q
@@ -23,12 +23,7 @@ from webapp.extensions import db
 from webapp.models import Attempt, DeliveryLog
 from webapp.models.base import utcnow
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 def post(client, form_uid, token, sample="nested.json", content_type="application/json"):

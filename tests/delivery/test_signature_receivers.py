@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import ROOT, run_worker
+from tests.helpers import LOOPBACK_HOOKS, ROOT, run_worker
 from webapp.extensions import db
 from webapp.models import Hook
 
@@ -38,11 +38,7 @@ def snippet(name: str) -> str:
     return match.group(1)
 
 
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 @pytest.fixture

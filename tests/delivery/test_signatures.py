@@ -19,19 +19,14 @@ import pytest
 from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.helpers import fixture_bytes, load_logs, make_retries_due, run_worker
+from tests.helpers import LOOPBACK_HOOKS, fixture_bytes, load_logs, make_retries_due, run_worker
 from webapp.delivery import signatures
 from webapp.delivery.headers import RESERVED
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Hook
 from webapp.models.base import utcnow
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 def post(client, form_uid, token, sample="nested.json", content_type="application/json"):

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, func, insert, select, update
 
-from tests.helpers import make_retries_due, run_worker
+from tests.helpers import LOOPBACK_HOOKS, make_retries_due, run_worker
 from webapp.delivery.retries import resume_paused, retry_failed, retry_log
 from webapp.extensions import db
 from webapp.models import (
@@ -34,13 +34,7 @@ from webapp.models import (
 )
 from webapp.models.base import new_uid, utcnow
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["RETRY_DELAYS"] = "0,0,0"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS, RETRY_DELAYS="0,0,0")
 
 
 def counted_by_group_by() -> dict[tuple[int, str], int]:

@@ -14,13 +14,9 @@ from tests.retention.retention_support import age_logs, counts, post, run
 from webapp.extensions import db
 from webapp.models import Attempt, DeliveryLog, Submission
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["RETRY_DELAYS"] = "0,0,0"
-    app_env["LOG_RETENTION_DAYS"] = "7"
-    return app_env
+pytestmark = pytest.mark.settings(
+    SSRF_ALLOWED_NETWORKS="127.0.0.0/8", RETRY_DELAYS="0,0,0", LOG_RETENTION_DAYS="7"
+)
 
 
 def logs_by_instance(app) -> dict[str, tuple]:

@@ -34,13 +34,9 @@ from webapp.models import (
 )
 from webapp.models.base import utcnow
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["RETRY_DELAYS"] = "0,0,0"
-    app_env["SUBMISSION_RETENTION_DAYS"] = "30"
-    return app_env
+pytestmark = pytest.mark.settings(
+    SSRF_ALLOWED_NETWORKS="127.0.0.0/8", RETRY_DELAYS="0,0,0", SUBMISSION_RETENTION_DAYS="30"
+)
 
 
 def build_history(app, client, make, endpoint):
