@@ -241,6 +241,17 @@ class LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
 
 
+def post_fixture(client, form_uid, token, sample="nested.json", content_type="application/json"):
+    """POST a sample submission (shared/fixtures) to the webhook; its JSON answer (201)."""
+    response = client.post(
+        f"/api/v1/forms/{form_uid}/submissions",
+        data=fixture_bytes(sample),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+    )
+    assert response.status_code == 201, response.json
+    return response.json
+
+
 def run_worker(app) -> None:
     """Drain the queue with a real RQ SimpleWorker, in burst mode."""
     from rq import SimpleWorker

@@ -19,7 +19,14 @@ import pytest
 from sqlalchemy import select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from tests.helpers import LOOPBACK_HOOKS, fixture_bytes, load_logs, make_retries_due, run_worker
+from tests.helpers import (
+    LOOPBACK_HOOKS,
+    fixture_bytes,
+    load_logs,
+    make_retries_due,
+    post_fixture,
+    run_worker,
+)
 from webapp.delivery import signatures
 from webapp.delivery.headers import RESERVED
 from webapp.extensions import db
@@ -27,15 +34,6 @@ from webapp.models import DeliveryLog, Hook
 from webapp.models.base import utcnow
 
 pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
-
-
-def post(client, form_uid, token, sample="nested.json", content_type="application/json"):
-    response = client.post(
-        f"/api/v1/forms/{form_uid}/submissions",
-        data=fixture_bytes(sample),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
-    )
-    assert response.status_code == 201, response.json
 
 
 def secret_of(app, hook_uid: str) -> str:
@@ -71,7 +69,7 @@ def timed_run(app) -> tuple[int, int]:
 def test_a_json_delivery_verifies_with_the_hooks_secret(app, client, make, endpoint):
     form_uid, token = make.form()
     hook_uid = make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     before, after = timed_run(app)
     [received] = endpoint.requests
     secret = secret_of(app, hook_uid)
@@ -99,7 +97,7 @@ def test_a_json_delivery_verifies_with_the_hooks_secret(app, client, make, endpo
 def test_an_xml_delivery_verifies(app, client, make, endpoint):
     form_uid, token = make.form()
     hook_uid = make.hook(form_uid, endpoint=endpoint.url, export_type="xml")
-    post(client, form_uid, token, "odk_instance.xml", "application/xml")
+    post_fixture(client, form_uid, token, "odk_instance.xml", "application/xml")
     run_worker(app)
     [received] = endpoint.requests
     assert received["body"] == fixture_bytes("odk_instance.xml")
@@ -114,7 +112,7 @@ def test_a_wrapped_subset_verifies_over_the_bytes_sent(app, client, make, endpoi
         subset_fields=["consent"],
         payload_template='{"source": "formhooks",   "data": %SUBMISSION%}',
     )
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     [received] = endpoint.requests
     assert json.loads(received["body"]) == {"source": "formhooks", "data": {"consent": True}}
@@ -124,7 +122,7 @@ def test_a_wrapped_subset_verifies_over_the_bytes_sent(app, client, make, endpoi
 def test_a_tampered_body_id_or_timestamp_fails(app, client, make, endpoint):
     form_uid, token = make.form()
     hook_uid = make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     [received] = endpoint.requests
     secret = secret_of(app, hook_uid)
@@ -146,7 +144,7 @@ def test_retries_keep_the_id_and_are_signed_anew(app, client, make, endpoint, mo
     endpoint.statuses = [500, 200]
     form_uid, token = make.form()
     hook_uid = make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     # The first try "was" two minutes ago: within the receivers' 5 minutes.
     first_at = int(time.time()) - 120
     monkeypatch.setattr(signatures, "clock", lambda: first_at + 0.5)
@@ -172,7 +170,7 @@ def test_a_manual_retry_keeps_the_id(app, client, make, endpoint):
     endpoint.statuses = [410, 200]
     form_uid, token = make.form()
     hook_uid = make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     with app.app_context():
         db.session.execute(update(DeliveryLog).values(tries=3))  # the last try: fails for good
         db.session.commit()
@@ -194,7 +192,7 @@ def test_after_a_rotation_both_secrets_verify_for_24_hours_then_only_the_new(
     hook_uid = make.hook(form_uid, endpoint=endpoint.url)
     new, old = rotate(app, hook_uid)
     assert new != old and new.startswith("whsec_")
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     [during] = endpoint.requests
     assert verified(new, during) and verified(old, during)
@@ -209,7 +207,7 @@ def test_after_a_rotation_both_secrets_verify_for_24_hours_then_only_the_new(
             update(Hook).values(signing_secret_rotated_at=utcnow() - timedelta(hours=24, seconds=1))
         )
         db.session.commit()
-    post(client, form_uid, token, "kobo_flat.json")
+    post_fixture(client, form_uid, token, "kobo_flat.json")
     run_worker(app)
     after = endpoint.wait_for(2)[1]
     assert " " not in after["headers"]["webhook-signature"]
@@ -221,7 +219,7 @@ def test_a_second_rotation_drops_the_oldest_secret(app, client, make, endpoint):
     hook_uid = make.hook(form_uid, endpoint=endpoint.url)
     _, first = rotate(app, hook_uid)
     newest, second = rotate(app, hook_uid)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     [received] = endpoint.requests
     assert verified(newest, received) and verified(second, received)
@@ -255,7 +253,7 @@ def test_no_custom_header_can_replace_the_signature_headers(app, client, make, e
             "X-Kept": "yes",
         },
     )
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     [received] = endpoint.requests
     assert received["headers"]["X-Kept"] == "yes"
@@ -270,7 +268,7 @@ def test_a_hook_without_a_secret_gets_one_on_its_first_send(app, client, make, e
     with app.app_context():
         db.session.execute(update(Hook).values(signing_secret_encrypted=None))
         db.session.commit()
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     [received] = endpoint.requests
     secret = secret_of(app, hook_uid)
@@ -284,7 +282,7 @@ def test_the_secret_is_never_logged_nor_stored_in_clear(app, client, make, endpo
     hook_uid = make.hook(form_uid, endpoint=endpoint.url)
     secret = secret_of(app, hook_uid)
     caplog.set_level(logging.DEBUG)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     [entry] = load_logs(app)
     stored = entry.message + " ".join(a.message for a in entry.attempts)
@@ -303,7 +301,7 @@ def test_a_secret_the_key_cannot_read_fails_that_hooks_sends_until_rotated(
     form_uid, token = make.form()
     hook_uid = make.hook(form_uid, endpoint=endpoint.url)
     other = make_app(ENCRYPTION_KEY="a key that never encrypted anything")
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(other)
     assert endpoint.requests == []
     [entry] = load_logs(other)
