@@ -17,6 +17,9 @@ run: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure_debian_package.sh "$${CHROMIUM_PATH:-/usr/bin/chromium}" chromium "browser tests"
 	bash scripts/ensure_debian_package.sh /usr/bin/redis-server redis-server "TLS Redis tests" --no-install-recommends
+	bash scripts/ensure_debian_package.sh /usr/sbin/nginx nginx "Debian layout tests" --no-install-recommends
+	bash scripts/ensure_debian_package.sh /usr/bin/supervisord supervisor "Debian layout tests" --no-install-recommends
+	bash scripts/ensure_debian_package.sh /usr/bin/php php-cli "the PHP receiver test of docs/signatures.md" --no-install-recommends
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -11,7 +11,9 @@ table; a full run (no --only, no --quick) writes it to docs/performance.md.
 Exits 1 if the soak run finds a broken invariant.
 
 Sections: ingest, deliveries, latency, retries, slow_hook, fairness, memory, pages,
-soak, slow_clients, attachments, central (needs ../shared/odk-central, see its README).
+soak, slow_clients, attachments, central (needs ../shared/odk-central, see its README),
+layouts (the deployment layouts of scripts/benchlib/layouts.py, side by side),
+retention (scripts/bench_retention.py).
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
 
-from scripts.procfile import web_command  # noqa: E402 (after the path is set)
+from scripts import proctree  # noqa: E402 (after the path is set)
+from scripts.procfile import web_command  # noqa: E402
 
 PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SAMPLE = json.loads((ROOT / "tests/fixtures/nested.json").read_text())
@@ -354,11 +357,11 @@ class Env:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
+def wait_http(url: str, timeout: float = 30, verify: bool | str = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=2, verify=verify).status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -793,13 +796,6 @@ def fairness(quick: bool) -> None:
         env.close()
 
 
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
 def memory(quick: bool) -> None:
     many = 10000 if quick else 100_000
     print(f"memory: worker RSS after 1,000 and after {many:,} deliveries", flush=True)
@@ -809,13 +805,13 @@ def memory(quick: bool) -> None:
         _, _, hook_ids = env.form(url)
         parent = env.worker(1)
         env.wait_ready(1)
-        child = int(Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()[0])
+        child = proctree.children(parent.pid)[0]
         env.push(env.pending_logs(hook_ids, 1000))
         wait_count(env, "success", 1000, timeout=120)
-        after_1k = rss_kb(child)
+        after_1k = proctree.status_kb(child, "VmRSS")
         env.push(env.pending_logs(hook_ids, many - 1000))
         wait_count(env, "success", many, timeout=600)
-        after_many = rss_kb(child)
+        after_many = proctree.status_kb(child, "VmRSS")
         row(
             f"worker memory after {many:,} deliveries (vs after 1,000)",
             f"{after_many / 1024:.1f} MB",
@@ -1175,7 +1171,7 @@ def central(quick: bool) -> None:
         parent = env.worker(1)
         env.spawn([str(BIN / "flask"), "--app", "webapp", "scheduler"])
         env.wait_ready(1, scheduler=True)
-        child = int(Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()[0])
+        child = proctree.children(parent.pid)[0]
 
         sent = []
         pace = random.Random(1)
@@ -1200,7 +1196,7 @@ def central(quick: bool) -> None:
             p99 <= 7.0,
         )
 
-        rss_before = rss_kb(child)
+        rss_before = proctree.status_kb(child, "VmRSS")
         project, xml_form_id = server.new_form()
         for _ in range(backfill):
             server.submit(project, xml_form_id)
@@ -1228,7 +1224,7 @@ def central(quick: bool) -> None:
             True,
             "(baseline: a plain loop fetching the same pages and XML)",
         )
-        peak = peak_kb(child)
+        peak = proctree.status_kb(child, "VmHWM")
         row(
             f"central: worker peak memory through the backfill of {backfill:,}",
             f"{peak / 1024:.1f} MB",
@@ -1294,14 +1290,6 @@ def wait_submissions(env: Env, form_uid: str, target: int, timeout: float) -> No
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {stored}/{target} Central submissions stored")
         time.sleep(0.2)
-
-
-def peak_kb(pid: int) -> int:
-    """The peak resident set (VmHWM) of a process, in KB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
 
 
 def attachments(quick: bool) -> None:
@@ -1370,16 +1358,11 @@ def attachments(quick: bool) -> None:
         with psycopg.connect(env.env["DATABASE_URL"], autocommit=True) as conn:
             conn.execute("CREATE TABLE floor_probe (id serial PRIMARY KEY, body bytea)")
         floor_url = env.web(app="scripts.benchlib.floor_app:create_app()")
-        children = [
-            int(pid)
-            for pid in Path(f"/proc/{gunicorn.pid}/task/{gunicorn.pid}/children")
-            .read_text()
-            .split()
-        ]
+        children = proctree.children(gunicorn.pid)
         requests.post(ours_url + path, data=body(), headers=headers, timeout=60)  # warm up
-        idle = max(rss_kb(pid) for pid in children)
+        idle = max(proctree.status_kb(pid, "VmRSS") for pid in children)
         ours = hammer(ours_url)
-        peak = max(peak_kb(pid) for pid in children)
+        peak = max(proctree.status_kb(pid, "VmHWM") for pid in children)
         floor = hammer(floor_url)
         from sqlalchemy import func, select
 
@@ -1413,6 +1396,164 @@ def attachments(quick: bool) -> None:
         env.close()
 
 
+def layouts(quick: bool) -> None:
+    """Each deployment layout (scripts/benchlib/layouts.py): memory idle and loaded, idle CPU."""
+    from scripts.benchlib.layouts import DYNO_MB, LAYOUTS
+
+    count, idle_seconds = (1000, 20) if quick else (3000, 60)
+    print(
+        f"layouts: {', '.join(layout.name for layout in LAYOUTS)}: memory at idle and while "
+        f"{count:,} submissions are ingested and delivered, CPU over {idle_seconds} s at idle",
+        flush=True,
+    )
+    first: dict[str, float] = {}  # the first layout's figures: the others' baseline
+    for layout in LAYOUTS:
+        reason = layout.unavailable()
+        if reason:
+            row(f"layout {layout.name}", "not measured", "-", "-", "-", False, f"({reason})")
+            continue
+        found = measure_layout(layout, count, idle_seconds)
+        for label, per_unit in (
+            ("at idle", found["idle"]),
+            (f"peak, {count:,} submissions ingested and delivered", found["peak"]),
+        ):
+            total = sum(per_unit.values(), proctree.Memory(0, 0))
+            if layout.budget == "each unit":
+                fits = all(m.pss_kb < DYNO_MB * 1024 for m in per_unit.values())
+            else:
+                fits = total.pss_kb < DYNO_MB * 1024
+            baseline = first.setdefault(label, total.pss_kb)
+            parts = ", ".join(f"{u} {m.pss_kb / 1024:.0f} MB" for u, m in per_unit.items())
+            row(
+                f"layout {layout.name}: memory {label}",
+                total.text,
+                f"{baseline / 1024:.0f} MB PSS",
+                f"{total.pss_kb / baseline:.2f}x",
+                f"< {DYNO_MB} MB PSS, {layout.budget}",
+                fits,
+                f"({parts} PSS)" if len(per_unit) > 1 else "",
+            )
+        cpu = sum(found["cpu"].values())
+        baseline = first.setdefault("cpu", cpu)
+        parts = ", ".join(f"{u} {c:.2f}" for u, c in found["cpu"].items())
+        row(
+            f"layout {layout.name}: CPU at idle, {idle_seconds} s",
+            f"{cpu:.2f} % of a core",
+            f"{baseline:.2f} %",
+            f"{cpu / baseline:.2f}x" if baseline else "-",
+            "(measured, no target)",
+            True,
+            (f"({parts} %; " if len(found["cpu"]) > 1 else "(")
+            + f"the load: {count:,} in {found['seconds']:.0f} s, {found['refused']} refused)",
+        )
+
+
+def measure_layout(layout, count: int, idle_seconds: int, warm_up: int = 20) -> dict:
+    """Start `layout`, measure it by unit: memory `idle` and `peak` under load, idle `cpu` (%)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = Env(SCHEDULER_INTERVAL="1")  # the default poll, not the other sections' 0.2 s
+    started = None
+    try:
+        url = env.endpoint()
+        form_uid, token, _ = env.form(url)
+        settings = {key: value for key, value in env.env.items() if key != "WEB_CONCURRENCY"}
+        started = layout.start({**settings, **layout.settings}, free_port())
+        wait_http(started.base_url + "/healthz", 60, verify=started.verify)
+        env.wait_ready(1, scheduler=True)
+        submit_url = f"{started.base_url}/api/v1/forms/{form_uid}/submissions"
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        local = threading.local()
+
+        def submit(_: int) -> requests.Response:
+            if not hasattr(local, "session"):
+                local.session = requests.Session()
+            # `verify` given per request: a session's would yield to REQUESTS_CA_BUNDLE.
+            return local.session.post(
+                submit_url, data=BODY, headers=headers, timeout=30, verify=started.verify
+            )
+
+        def memory() -> dict[str, proctree.Memory]:
+            return {unit: proctree.total_memory(started.pids(unit)) for unit in started.units}
+
+        for number in range(warm_up):  # every code path once, as in a live app
+            submit(number).raise_for_status()
+        wait_count(env, "success", warm_up, timeout=120)
+        time.sleep(5)
+        idle = memory()
+        pids = {unit: started.pids(unit) for unit in idle}
+        for unit, unit_pids in pids.items():
+            for pid in unit_pids:
+                line = proctree.command_line(pid)[:80]
+                print(f"    {unit}: {proctree.memory(pid).text}  {line}")
+        cpu_before = {unit: proctree.cpu_seconds(unit_pids) for unit, unit_pids in pids.items()}
+        began = time.monotonic()
+        time.sleep(idle_seconds)
+        elapsed = time.monotonic() - began
+        cpu = {
+            unit: (proctree.cpu_seconds(unit_pids) - cpu_before[unit]) / elapsed * 100
+            for unit, unit_pids in pids.items()
+        }
+
+        samples: list[dict[str, proctree.Memory]] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.5):
+                samples.append(memory())
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        began = time.monotonic()
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                refused = sum(
+                    answer.status_code != 201 for answer in pool.map(submit, range(count))
+                )
+            wait_count(env, "success", warm_up + count - refused, timeout=900)
+        finally:
+            sampling.set()
+            sampler.join()
+        seconds = time.monotonic() - began
+        samples.append(memory())
+        # The moment the layout held the most in all; with a dyno per unit, each unit's own peak.
+        peak = max(samples, key=lambda units: sum(m.pss_kb for m in units.values()))
+        if layout.budget == "each unit":
+            peak = {unit: max((s[unit] for s in samples), key=lambda m: m.pss_kb) for unit in idle}
+        return {"idle": idle, "peak": peak, "cpu": cpu, "seconds": seconds, "refused": refused}
+    finally:
+        if started is not None:
+            started.stop()
+        env.close()
+
+
+def retention(quick: bool) -> None:
+    import bench_retention
+
+    count = 20_000 if quick else 100_000
+    print(f"retention: deleting {count:,} old submissions, then their attempts", flush=True)
+    figures = bench_retention.measure(count)
+    row(
+        "retention, s per 1,000 submissions deleted (with versions, logs, attempts, files)",
+        f"{figures['per_1000']:.2f} s",
+        f"{figures['bare_per_1000']:.2f} s",
+        f"{figures['per_1000'] / figures['bare_per_1000']:.2f}x",
+        "(no target: vs a bare cascading DELETE loop)",
+        True,
+        f"({figures['submissions'].submissions_deleted:,} deleted)",
+    )
+    row(
+        "retention, s per 1,000 attempts deleted (LOG_RETENTION_DAYS)",
+        f"{figures['attempts_per_1000']:.3f} s",
+        "-",
+        "-",
+        "(no target)",
+        True,
+        f"({figures['attempts']:,} deleted)",
+    )
+
+
 SECTIONS = {
     "ingest": ingest,
     "deliveries": deliveries,
@@ -1426,6 +1567,8 @@ SECTIONS = {
     "slow_clients": slow_clients,
     "attachments": attachments,
     "central": central,
+    "layouts": layouts,
+    "retention": retention,
 }
 
 

@@ -12,7 +12,6 @@ and a summary (medians).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 from pathlib import Path
@@ -20,25 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.bench import BIN, Env, rss_kb, wait_count  # noqa: E402 (after the path is set)
-
-
-def tree(pid: int) -> list[int]:
-    """`pid` and its descendants."""
-    pids = [pid]
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
-            for child in (task / "children").read_text().split():
-                pids.extend(tree(int(child)))
-    return pids
-
-
-def pss_kb(pid: int) -> int:
-    """Proportional set size: shared pages split between the processes sharing them."""
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    return 0
+from scripts import proctree  # noqa: E402 (after the path is set)
+from scripts.bench import BIN, Env, wait_count  # noqa: E402
 
 
 def command(supervisor: str, processes: int, env: Env) -> list[str]:
@@ -76,8 +58,8 @@ def main() -> int:
                     done = env.count("success")
                     env.push(log_ids)
                     seconds = wait_count(env, "success", done + args.count, timeout=600)
-                    rss = sum(rss_kb(pid) for pid in tree(proc.pid)) / 1024
-                    pss = sum(pss_kb(pid) for pid in tree(proc.pid)) / 1024
+                    memory = proctree.total_memory(proctree.tree(proc.pid))
+                    rss, pss = memory.rss_kb / 1024, memory.pss_kb / 1024
                     proc.terminate()
                     proc.wait(30)
                     env.processes.remove(proc)

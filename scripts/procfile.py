@@ -2,7 +2,9 @@
 
 `make run` (scripts/run.py, through honcho), the end-to-end tests and
 `make bench` start the processes from the Procfile's own lines, so what is
-run, tested and measured is what is deployed. A command runs as honcho and
+run, tested and measured is what is deployed. `Procfile.one-dyno`, the
+alternative that runs everything in one `web` process (onedyno.py), is read
+the same way (`path=ONE_DYNO`). A command runs as honcho and
 the platforms run it: through the shell (`$PORT`, `${WEB_CONCURRENCY:-2}`),
 in its own session, with this virtualenv's `bin/` first on PATH.
 """
@@ -22,21 +24,22 @@ from honcho.process import Popen
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCFILE = ROOT / "Procfile"
+ONE_DYNO = ROOT / "Procfile.one-dyno"
 BIN = Path(sys.executable).parent
 RELEASE = "release"  # the platform's one-off step before a deploy (migrations)
 _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}|\$(\w+)")
 
 
-def processes() -> dict[str, str]:
-    """Every Procfile line: process name -> command, in file order."""
-    return dict(parse_procfile(PROCFILE.read_text()).processes)
+def processes(path: Path = PROCFILE) -> dict[str, str]:
+    """Every line of the Procfile at `path`: process name -> command, in file order."""
+    return dict(parse_procfile(path.read_text()).processes)
 
 
-def process_line(name: str) -> str:
+def process_line(name: str, path: Path = PROCFILE) -> str:
     try:
-        return processes()[name]
+        return processes(path)[name]
     except KeyError:
-        raise LookupError(f"no {name!r} process in {PROCFILE}") from None
+        raise LookupError(f"no {name!r} process in {path}") from None
 
 
 def process_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -44,9 +47,11 @@ def process_env(env: Mapping[str, str]) -> dict[str, str]:
     return {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', os.defpath)}"}
 
 
-def start(name: str, env: Mapping[str, str], **popen_args) -> subprocess.Popen:
-    """Start the Procfile's `name` process as honcho does (shell, own session), from ROOT."""
-    return Popen(process_line(name), env=process_env(env), cwd=ROOT, **popen_args)
+def start(
+    name: str, env: Mapping[str, str], path: Path = PROCFILE, **popen_args
+) -> subprocess.Popen:
+    """Start the `name` process of the Procfile at `path` as honcho does (shell, own session)."""
+    return Popen(process_line(name, path), env=process_env(env), cwd=ROOT, **popen_args)
 
 
 def expand(command: str, env: Mapping[str, str]) -> list[str]:

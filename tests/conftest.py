@@ -7,21 +7,21 @@ its half is skipped with a message naming why, shown in the summary.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import uuid
 
-import psycopg
 import pytest
 from sqlalchemy import text
 
 from tests.helpers import (
-    PG_ADMIN_URL,
     ROOT,
     SECRET_KEY,
     Endpoint,
     Factory,
     RedisServer,
     free_port,
+    pg_unavailable_reason,
+    postgres_database,
 )
 
 
@@ -30,14 +30,6 @@ def redis_server(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
-
-
-def _pg_unavailable_reason() -> str | None:
-    try:
-        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}".strip()
-    return None
 
 
 @pytest.fixture(scope="session")
@@ -50,36 +42,41 @@ def database_urls(tmp_path_factory):
     urls: dict[str, str] = {}
     sqlite_path = tmp_path_factory.mktemp("sqlite") / "test.sqlite3"
     urls["sqlite"] = f"sqlite:///{sqlite_path}"
-    reason = _pg_unavailable_reason()
-    pg_name = None
-    if reason is None:
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # set by pytest-xdist
-        pg_name = f"fh_test_{worker}_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{pg_name}"')
-        base = PG_ADMIN_URL.rsplit("/", 1)[0]
-        urls["postgresql"] = f"{base}/{pg_name}"
-    else:
-        urls["postgresql_skip"] = reason
-    instance = tmp_path_factory.mktemp("instance")
-    for key in ("sqlite", "postgresql"):
-        if key in urls:
-            app = create_app(
-                {
-                    "DATABASE_URL": urls[key],
-                    "SECRET_KEY": SECRET_KEY,
-                    "FORMHOOKS_INSTANCE_PATH": str(instance),
-                }
-            )
-            with app.app_context():
-                upgrade()
-                from webapp.extensions import db
+    reason = pg_unavailable_reason()
+    with contextlib.ExitStack() as stack:
+        if reason is None:
+            urls["postgresql"] = stack.enter_context(postgres_database())
+        else:
+            urls["postgresql_skip"] = reason
+        instance = tmp_path_factory.mktemp("instance")
+        for key in ("sqlite", "postgresql"):
+            if key in urls:
+                app = create_app(
+                    {
+                        "DATABASE_URL": urls[key],
+                        "SECRET_KEY": SECRET_KEY,
+                        "FORMHOOKS_INSTANCE_PATH": str(instance),
+                    }
+                )
+                with app.app_context():
+                    upgrade()
+                    from webapp.extensions import db
 
-                db.engine.dispose()
-    yield urls
-    if pg_name:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+                    db.engine.dispose()
+        yield urls
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request, tmp_path):
+    """A database of the test's own, with no table: (backend, url)."""
+    if request.param == "sqlite":
+        yield request.param, f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    reason = pg_unavailable_reason()
+    if reason:
+        pytest.skip(f"PostgreSQL half skipped: {reason}")
+    with postgres_database() as url:
+        yield request.param, url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -90,9 +87,14 @@ def db_backend(request, database_urls):
 
 
 @pytest.fixture
-def app_env(db_backend, redis_server, tmp_path):
-    """The environment-style settings of the test app; tests may add to it."""
-    return {
+def app_env(request, db_backend, redis_server, tmp_path):
+    """The environment-style settings of the test app; tests may add to it.
+
+    A module or test marked `@pytest.mark.settings(NAME="value", ...)` gets
+    those on top (the closest mark wins), e.g. `LOOPBACK_HOOKS` of
+    tests/helpers.py for hooks that send to a local endpoint.
+    """
+    env = {
         "DATABASE_URL": db_backend[1],
         "REDIS_URL": redis_server.url,
         "SECRET_KEY": SECRET_KEY,
@@ -100,6 +102,9 @@ def app_env(db_backend, redis_server, tmp_path):
         "SSRF_ALLOWED_NETWORKS": "",
         "MAIL_SERVER": "",
     }
+    for mark in reversed(list(request.node.iter_markers("settings"))):
+        env.update(mark.kwargs)
+    return env
 
 
 @pytest.fixture
@@ -170,6 +175,22 @@ def endpoint():
     server = Endpoint()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory):
+    """A Redis with TLS only, on a self-signed certificate (tests/tls_redis.py)."""
+    from tests.tls_redis import TlsRedisServer, TlsUnsupported, tls_redis_unavailable
+
+    reason = tls_redis_unavailable()
+    if reason:
+        pytest.skip(f"TLS Redis tests skipped: {reason}")
+    try:
+        server = TlsRedisServer(tmp_path_factory.mktemp("tls-redis")).start()
+    except TlsUnsupported as exc:
+        pytest.skip(f"TLS Redis tests skipped: redis-server has no TLS: {exc}")
+    yield server
+    server.stop()
 
 
 # The real processes (web, worker, scheduler), for the e2e and fault tests.

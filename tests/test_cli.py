@@ -50,13 +50,19 @@ def test_secrets_rotate_moves_every_secret_to_the_new_key(app, make, make_app):
         db.session.add_all([user, form, hook])
         db.session.commit()
         token = form.ingest_token
+        old_signing = hook.signing_secret
+        signing = hook.rotate_signing_secret()  # the previous secret is stored too
+        db.session.commit()
     both = make_app(ENCRYPTION_KEY="new passphrase,old passphrase")
     result = both.test_cli_runner().invoke(args=["secrets", "rotate"])
-    assert result.exit_code == 0 and "Re-encrypted 3 secrets" in result.output
+    assert result.exit_code == 0 and "Re-encrypted 5 secrets" in result.output
     new = make_app(ENCRYPTION_KEY="new passphrase")
     with new.app_context():
         hook = db.session.scalar(select(Hook))
         assert (hook.password, hook.custom_headers) == ("pw", {"X-Key": "secret"})
+        assert hook.signing_secret == signing
+        assert len(hook.signing_keys(hook.signing_secret_rotated_at)) == 2  # both decrypt
+        assert old_signing.startswith("whsec_") and old_signing != signing
         assert db.session.scalar(select(Form)).ingest_token == token
     wrong = make_app(ENCRYPTION_KEY="another passphrase")
     failed = wrong.test_cli_runner().invoke(args=["secrets", "rotate"])

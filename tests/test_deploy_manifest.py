@@ -161,7 +161,7 @@ def test_the_production_install_has_no_laptop_only_package():
 
 def test_the_production_code_imports_no_laptop_only_package():
     laptop = set(requirement_names(ROOT / "requirements-dev.txt")) | {"pytest", "tests"}
-    files = [*sorted((ROOT / "webapp").rglob("*.py")), ROOT / "worker.py"]
+    files = [*sorted((ROOT / "webapp").rglob("*.py")), ROOT / "worker.py", ROOT / "onedyno.py"]
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
@@ -180,3 +180,18 @@ def test_python_version_is_one_the_wheel_check_covers():
     assert re.fullmatch(r"3\.\d+", version), version
     check = (ROOT / "scripts" / "check_wheels.sh").read_text()
     assert re.search(rf"VERSIONS=\(.*\b{re.escape(version)}\b.*\)", check)
+
+
+def test_the_web_worker_class_needs_nothing_outside_the_production_install():
+    """gunicorn's gevent worker imports `packaging` (its `gevent` extra): the production
+    install alone must have it, not only the laptop's (where pytest brings it)."""
+    from importlib.metadata import requires
+
+    production = requirement_names(ROOT / "requirements.txt")
+    needed = [
+        re.split(r"[\s;<>=!~\[]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        for requirement in requires("gunicorn") or []
+        if 'extra == "gevent"' in requirement
+    ]
+    assert needed, "gunicorn no longer has a gevent extra: check what its worker imports"
+    assert set(needed) <= production.keys()

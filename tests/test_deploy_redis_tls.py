@@ -15,25 +15,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import func, select
 
 from tests.helpers import fixture_bytes, make_retries_due, run_worker
-from tests.tls_redis import TlsRedisServer, TlsUnsupported, tls_redis_unavailable
 from webapp.config import ConfigError, load_config
 from webapp.delivery import queue as q
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Submission
 from webapp.tasks.schedule import periodic_jobs
-
-
-@pytest.fixture(scope="module")
-def tls_redis(tmp_path_factory):
-    reason = tls_redis_unavailable()
-    if reason:
-        pytest.skip(f"TLS Redis tests skipped: {reason}")
-    try:
-        server = TlsRedisServer(tmp_path_factory.mktemp("tls-redis")).start()
-    except TlsUnsupported as exc:
-        pytest.skip(f"TLS Redis tests skipped: redis-server has no TLS: {exc}")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

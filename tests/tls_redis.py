@@ -7,55 +7,17 @@ skip with that reason (`apt-get install redis-server` provides it).
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from redis import Redis
 
+from scripts.certs import write_self_signed
 from tests.helpers import free_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-def write_self_signed(directory: Path, host: str = "localhost") -> tuple[Path, Path]:
-    """A self-signed certificate for `host` and 127.0.0.1; returns (cert, key) paths."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(host), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "redis.crt", directory / "redis.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 def tls_redis_unavailable() -> str | None:
@@ -81,7 +43,7 @@ class TlsRedisServer:
         self.directory = directory
         self.port = free_port()
         self.url = f"rediss://127.0.0.1:{self.port}/0"
-        self.cert, self.key = write_self_signed(directory)
+        self.cert, self.key = write_self_signed(directory, name="redis")
         self.process: subprocess.Popen | None = None
 
     def start(self) -> TlsRedisServer:

@@ -19,7 +19,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     `overrides` are environment-style values (strings, as in os.environ) laid
     over the real environment, so tests go through the same strict parsing.
     """
-    from webapp import cli, health, log_format, metrics, tasks
+    from webapp import cli, health, log_format, metrics, proxies, tasks
     from webapp.admin import init_app as init_admin
     from webapp.admin.i18n import init_i18n
     from webapp.admin.security import init_security
@@ -33,6 +33,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     from webapp.ingest import bp as ingest_bp
     from webapp.reports import init_app as init_reports
     from webapp.request_body import BodyGuard
+    from webapp.retention import init_app as init_retention
     from webapp.sources import init_app as init_sources
 
     project_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -69,13 +70,15 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     init_api(app)
     init_admin(app)
-    tasks.init_app(app)  # the scheduler; delivery, sources and reports declare periodic jobs
+    tasks.init_app(app)  # the scheduler; delivery, sources, reports, retention declare jobs
     init_delivery(app)
     init_attachments(app)  # signed downloads and the panel's file route
     init_sources(app)
     init_reports(app)
+    init_retention(app)  # SUBMISSION_RETENTION_DAYS, LOG_RETENTION_DAYS: job and CLI
     cli.init_app(app)
     app.wsgi_app = BodyGuard(app.wsgi_app, app.config["BODY_READ_TIMEOUT"])
+    proxies.init_app(app)  # TRUSTED_PROXIES: X-Forwarded-* from nginx and the like
     return app
 
 

@@ -112,7 +112,12 @@ def rotate_secrets() -> None:
             form.ingest_token_encrypted = box.rotate(form.ingest_token_encrypted)
             count += 1
         for hook in db.session.scalars(select(Hook)):
-            for column in ("password_encrypted", "custom_headers_encrypted"):
+            for column in (
+                "password_encrypted",
+                "custom_headers_encrypted",
+                "signing_secret_encrypted",
+                "previous_signing_secret_encrypted",
+            ):
                 value = getattr(hook, column)
                 if value:
                     setattr(hook, column, box.rotate(value))

@@ -77,6 +77,30 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float) ->
     return value
 
 
+#: The longest retention accepted, in days (100 years): anything longer is "keep".
+MAX_RETENTION_DAYS = 36500
+
+
+def _retention_days(env: Mapping[str, str], name: str) -> int | None:
+    """Days to keep data for (docs/deploy.md, "Retention"); unset or empty: None, keep all."""
+    raw = _get(env, name)
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a whole number of days, not {raw!r}"
+            " (leave it unset to keep everything)"
+        ) from None
+    if not 1 <= value <= MAX_RETENTION_DAYS:
+        raise ConfigError(
+            f"{name} must be between 1 and {MAX_RETENTION_DAYS} days, not {value}"
+            " (leave it unset to keep everything)"
+        )
+    return value
+
+
 def parse_retry_delays(raw: str) -> tuple[float, ...]:
     """`"60,600,6000"` -> (60.0, 600.0, 6000.0); exactly three non-negative numbers."""
     parts = [p.strip() for p in raw.split(",")]
@@ -160,6 +184,16 @@ def _secret_key(env: Mapping[str, str], instance_path: str, production: bool) ->
     return key
 
 
+def _pool_sizes(env: Mapping[str, str]) -> dict[str, int]:
+    """SQLAlchemy's pool_size and max_overflow, for those of the two that are set."""
+    sizes = {}
+    if _get(env, "DATABASE_POOL_SIZE") is not None:
+        sizes["pool_size"] = _int(env, "DATABASE_POOL_SIZE", 0, minimum=1)
+    if _get(env, "DATABASE_MAX_OVERFLOW") is not None:
+        sizes["max_overflow"] = _int(env, "DATABASE_MAX_OVERFLOW", 0, minimum=0)
+    return sizes
+
+
 def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
     """Parse the environment into Flask config keys. Raises ConfigError."""
     production = (_get(env, "FORMHOOKS_ENV") or "development") == "production"
@@ -174,12 +208,17 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError("BASE_URL must start with http:// or https://")
     mail_port = _int(env, "MAIL_PORT", 25, minimum=1)
+    pools = _pool_sizes(env)
     config: dict[str, Any] = {
         "FORMHOOKS_ENV": "production" if production else "development",
         "SECRET_KEY": _secret_key(env, instance_path, production),
         "ENCRYPTION_KEY": _get(env, "ENCRYPTION_KEY"),
         "SQLALCHEMY_DATABASE_URI": database_url(_get(env, "DATABASE_URL"), instance_path),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, **pools},
+        # Every pool of a process (the panel's and the webhook's), when set:
+        # README, "Database connections".
+        "DATABASE_POOL_SIZE": pools.get("pool_size"),
+        "DATABASE_MAX_OVERFLOW": pools.get("max_overflow"),
         "REDIS_URL": _redis_url(_get(env, "REDIS_URL")),
         # Certificate check of rediss:// URLs (docs/deploy.md, "Redis over TLS").
         "REDIS_SSL_CERT_REQS": _choice(env, "REDIS_SSL_CERT_REQS", REDIS_SSL_CERT_REQS),
@@ -187,6 +226,8 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "LOG_FORMAT": _choice(env, "LOG_FORMAT", LOG_FORMATS),
         "PORT": _int(env, "PORT", 5000, minimum=1),
         "BASE_URL": base_url.rstrip("/") if base_url else None,
+        # Reverse proxies in front whose X-Forwarded-* headers are believed (webapp/proxies.py).
+        "TRUSTED_PROXIES": _int(env, "TRUSTED_PROXIES", 0, minimum=0),
         "RETRY_DELAYS": parse_retry_delays(_get(env, "RETRY_DELAYS") or "60,600,6000"),
         "DELIVERY_TIMEOUT": _float(env, "DELIVERY_TIMEOUT", 30.0, minimum=0.1),
         "SSRF_ALLOWED_NETWORKS": allowed,
@@ -201,6 +242,9 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         # Logs a backfill or replay makes per transaction (docs/backfill.md).
         "BULK_BATCH_SIZE": _int(env, "BULK_BATCH_SIZE", 500, minimum=1),
         "CENTRAL_POLL_INTERVAL": _int(env, "CENTRAL_POLL_INTERVAL", 60, minimum=1),
+        # Retention (docs/deploy.md, "Retention"): None keeps everything.
+        "SUBMISSION_RETENTION_DAYS": _retention_days(env, "SUBMISSION_RETENTION_DAYS"),
+        "LOG_RETENTION_DAYS": _retention_days(env, "LOG_RETENTION_DAYS"),
         "MAIL_SERVER": _get(env, "MAIL_SERVER") or "localhost",
         "MAIL_PORT": mail_port,
         "MAIL_USE_TLS": _bool(env, "MAIL_USE_TLS", False),

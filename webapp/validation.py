@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -69,6 +70,24 @@ def english_errors(problems: Iterable[Problem]) -> dict[str, list[str]]:
     for problem in problems:
         errors.setdefault(problem.field, []).append(problem.message())
     return errors
+
+
+def iso_moment(text: str, *, end: bool = False) -> datetime:
+    """An ISO 8601 date or date-time, as an aware UTC datetime; ValueError otherwise.
+
+    A date-time without an offset is UTC. A date alone is its midnight UTC;
+    as an `end` (the "until" of a range), the following midnight, so the day
+    is included. Every date the API and the panel take goes through this.
+    """
+    text = text.strip()
+    if len(text) == 10:
+        day = date.fromisoformat(text)
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        return moment + timedelta(days=1) if end else moment
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 #: code -> English template. Placeholders are ``%(name)s`` (or ``%(name)r``
@@ -182,6 +201,24 @@ MESSAGES: dict[str, str] = {
         "%(placeholder)s must stand for a JSON value, not be inside a JSON string: remove the "
         'quotes around it (e.g. {"data": %(placeholder)s}).'
     ),
+    # Sources (ODK Central): url, project_id, xml_form_id, email, password, since
+    "field.required": N_("This field is required."),
+    "source.kind.choice": N_("Must be one of: %(choices)s."),
+    "source.url.not_text": N_(
+        "Enter the address of the Central server, e.g. https://central.example.org."
+    ),
+    "source.url.userinfo": N_(
+        "Do not put a user name or password in the URL; use the email and password fields instead."
+    ),
+    "source.project_id.invalid": N_("Must be a whole number (the project's id in Central)."),
+    "source.xml_form_id.required": N_("Enter the form id (xmlFormId) in Central."),
+    "source.email.required": N_("Enter the email of the Central user."),
+    "source.email.invalid": N_("Enter the email the Central user logs in with."),
+    "text.too_long": N_("At most %(most)s printable characters."),
+    "password.too_long": N_("The password must be text of at most %(most)s characters."),
+    "moment.invalid": N_("%(value)r is not an ISO 8601 date or date-time."),
+    "moment.not_text": N_("Must be an ISO 8601 date or date-time, or null."),
+    "moment.future": N_("Must not be in the future."),
 }
 
 

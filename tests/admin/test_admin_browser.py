@@ -25,7 +25,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from tests.admin.admin_support import PASSWORD
-from tests.helpers import make_retries_due, run_worker
+from tests.helpers import LOOPBACK_HOOKS, make_retries_due, run_worker
 from webapp.extensions import db
 from webapp.models import DeliveryLog
 
@@ -58,11 +58,7 @@ def db_backend(request, database_urls):
     return "sqlite", database_urls["sqlite"]
 
 
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 class LiveServer:

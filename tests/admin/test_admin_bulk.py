@@ -10,15 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.admin.admin_support import add_logs, post_submission
-from tests.helpers import nothing_left_to_send, run_worker
+from tests.helpers import LOOPBACK_HOOKS, nothing_left_to_send, run_worker
 from webapp.extensions import db
 from webapp.models import BulkSend, DeliveryLog
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 @pytest.fixture

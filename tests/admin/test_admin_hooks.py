@@ -11,16 +11,11 @@ import pytest
 from sqlalchemy import event, func, select
 
 from tests.admin.admin_support import Browser, add_logs, post_submission
-from tests.helpers import run_worker
+from tests.helpers import LOOPBACK_HOOKS, run_worker
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Hook
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 def hook_data(**changes) -> dict:

@@ -9,17 +9,12 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.admin.admin_support import add_logs, post_submission
-from tests.helpers import make_retries_due, run_worker
+from tests.helpers import LOOPBACK_HOOKS, make_retries_due, run_worker
 from webapp.admin.log_queries import PAGE_SIZE, LogFilters, filtered
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Hook
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 def instance_ids(html: str) -> list[str]:

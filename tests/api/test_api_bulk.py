@@ -167,15 +167,11 @@ def test_overlapping_backfills_send_each_submission_once(app, api, setup, endpoi
     assert_exact(app)
 
 
-@pytest.fixture
-def small_batches(app_env):
-    app_env["BULK_BATCH_SIZE"] = "2"
-    return app_env
+SMALL_BATCHES = pytest.mark.settings(BULK_BATCH_SIZE="2")
 
 
-def test_logs_are_made_in_bounded_batches_as_the_lane_empties(
-    small_batches, app, api, client, make, endpoint
-):
+@SMALL_BATCHES
+def test_logs_are_made_in_bounded_batches_as_the_lane_empties(app, api, client, make, endpoint):
     form_uid, token = make.form()
     for _ in range(9):
         post(client, form_uid, token)
@@ -194,9 +190,8 @@ def test_logs_are_made_in_bounded_batches_as_the_lane_empties(
     assert (progress["state"], progress["created"], progress["succeeded"]) == ("done", 9, 9)
 
 
-def test_cancel_drops_the_logs_not_sent_and_makes_no_more(
-    small_batches, app, api, client, make, endpoint
-):
+@SMALL_BATCHES
+def test_cancel_drops_the_logs_not_sent_and_makes_no_more(app, api, client, make, endpoint):
     form_uid, token = make.form()
     for _ in range(9):
         post(client, form_uid, token)
@@ -266,8 +261,9 @@ def test_a_replay_resends_with_the_same_uid_in_a_new_series(app, api, worker, se
     assert_exact(app)
 
 
+@SMALL_BATCHES
 def test_a_replay_takes_only_its_statuses_and_a_cancel_restores_what_it_did_not_send(
-    small_batches, app, api, worker, client, make, endpoint
+    app, api, worker, client, make, endpoint
 ):
     form_uid, token = make.form()
     hook_uid = make.hook(form_uid, endpoint=endpoint.url)

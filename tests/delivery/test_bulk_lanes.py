@@ -14,7 +14,13 @@ import pytest
 from rq import Queue
 from sqlalchemy import func, select, update
 
-from tests.helpers import assert_exact, make_retries_due, nothing_left_to_send, run_worker
+from tests.helpers import (
+    LOOPBACK_HOOKS,
+    assert_exact,
+    make_retries_due,
+    nothing_left_to_send,
+    run_worker,
+)
 from webapp.bulk import fill as bulk_fill
 from webapp.bulk.batches import _insert_logs, next_batch
 from webapp.bulk.cancel import STOPPED, cancel
@@ -29,13 +35,7 @@ from webapp.extensions import db
 from webapp.models import BulkSend, DeliveryLog, Hook, Submission
 from webapp.models.base import utcnow
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    app_env["BULK_BATCH_SIZE"] = "3"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS, BULK_BATCH_SIZE="3")
 
 
 def post(client, form_uid: str, token: str) -> None:

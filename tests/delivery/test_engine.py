@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from tests.helpers import fixture_bytes, run_worker
+from tests.helpers import LOOPBACK_HOOKS, fixture_bytes, post_fixture, run_worker
 from tests.helpers import make_retries_due as fast_forward
 from webapp.delivery import feed
 from webapp.delivery import queue as q
@@ -23,22 +23,7 @@ from webapp.extensions import db
 from webapp.models import Attempt, DeliveryLog
 from webapp.models.base import utcnow
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
-
-
-def post(client, form_uid, token, sample="nested.json", content_type="application/json"):
-    response = client.post(
-        f"/api/v1/forms/{form_uid}/submissions",
-        data=fixture_bytes(sample),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
-    )
-    assert response.status_code == 201, response.json
-    return response.json
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 def logs(app) -> list[DeliveryLog]:
@@ -71,7 +56,7 @@ def test_json_hook_receives_exact_body_and_headers(app, client, make, endpoint):
         password="s3cret",
         custom_headers={"X-Api-Key": "k-123"},
     )
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     [received] = endpoint.requests
     assert json.loads(received["body"]) == {
@@ -102,7 +87,7 @@ def test_json_hook_receives_exact_body_and_headers(app, client, make, endpoint):
 def test_xml_hook_receives_the_instance_as_received(app, client, make, endpoint):
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url, export_type="xml")
-    post(client, form_uid, token, "odk_instance.xml", "application/xml")
+    post_fixture(client, form_uid, token, "odk_instance.xml", "application/xml")
     run_worker(app)
     [received] = endpoint.requests
     assert received["body"] == fixture_bytes("odk_instance.xml")
@@ -113,7 +98,7 @@ def test_default_retry_schedule_without_sleeping(app, client, make, endpoint):
     endpoint.statuses = [500]
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     expected_tries = [1, 2, 3, 4]
     for number, delay in zip(expected_tries, [60, 600, 6000, None], strict=True):
         run_worker(app)
@@ -150,7 +135,7 @@ def test_success_after_failures_and_duplicate_jobs_do_nothing(app, client, make,
     endpoint.statuses = [503, 200]
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     fast_forward(app)
     run_worker(app)
@@ -170,7 +155,7 @@ def test_a_retry_is_not_sent_before_it_is_due(app, client, make, endpoint):
     endpoint.statuses = [500]
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     [entry] = logs(app)
     with app.app_context():
@@ -182,7 +167,7 @@ def test_a_retry_is_not_sent_before_it_is_due(app, client, make, endpoint):
 def test_unreachable_endpoint_fails_attempt_with_message(app, client, make):
     form_uid, token = make.form()
     make.hook(form_uid, endpoint="http://127.0.0.1:9/closed")
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     run_worker(app)
     [entry] = logs(app)
     assert entry.status == "pending" and entry.tries == 1 and entry.status_code is None
@@ -194,7 +179,7 @@ def test_ssrf_refusal_fails_at_once(app, make, make_app, endpoint):
     app = make_app(SSRF_ALLOWED_NETWORKS="")
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
-    post(app.test_client(), form_uid, token)
+    post_fixture(app.test_client(), form_uid, token)
     run_worker(app)
     [entry] = logs(app)
     assert entry.status == "failed" and entry.tries == 1
@@ -206,8 +191,8 @@ def test_manual_retry_starts_a_fresh_series(app, client, make, endpoint):
     endpoint.statuses = [500] * 8 + [200, 500]
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
-    post(client, form_uid, token, "kobo_flat.json")
+    post_fixture(client, form_uid, token)
+    post_fixture(client, form_uid, token, "kobo_flat.json")
     for _ in range(4):
         run_worker(app)
         fast_forward(app)
@@ -234,7 +219,7 @@ def test_disabled_hook_parks_logs_until_enabled(app, client, make, endpoint):
 
     form_uid, token = make.form()
     hook_uid = make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     with app.app_context():
         db.session.execute(update(Hook).values(active=False))
         db.session.commit()
@@ -253,7 +238,7 @@ def test_disabled_hook_parks_logs_until_enabled(app, client, make, endpoint):
 def test_sweeper_requeues_lost_jobs_once(app, client, make, endpoint):
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     with app.app_context():
         q.redis_connection().flushdb()  # Redis restarted empty: the job is gone
         later = utcnow() + timedelta(seconds=30)
@@ -267,7 +252,7 @@ def test_sweeper_requeues_lost_jobs_once(app, client, make, endpoint):
 def test_killed_worker_lease_expires_and_log_is_sent_again(app, client, make, endpoint):
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     [entry] = logs(app)
     with app.app_context():
         # What a worker killed mid-send leaves: a lease and an open attempt.
@@ -347,7 +332,7 @@ def test_a_stop_request_makes_a_drain_take_nothing_more(app, client, make, endpo
     monkeypatch.setattr(Drainer, "_stop", threading.Event())  # this process's, for this test
     form_uid, token = make.form()
     make.hook(form_uid, endpoint=endpoint.url)
-    post(client, form_uid, token)
+    post_fixture(client, form_uid, token)
     Drainer.request_stop()
     assert Drainer.stop_requested()
     with app.app_context():

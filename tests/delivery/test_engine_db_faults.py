@@ -20,7 +20,7 @@ import pytest
 from rq.registry import FailedJobRegistry
 from sqlalchemy import event, select
 
-from tests.helpers import PG_ADMIN_URL, LoopbackServer, run_worker
+from tests.helpers import LOOPBACK_HOOKS, PG_ADMIN_URL, LoopbackServer, run_worker
 from webapp.delivery import feed
 from webapp.delivery import queue as q
 from webapp.delivery.claims import lease_seconds
@@ -39,11 +39,8 @@ def db_backend(database_urls):
     return "postgresql", database_urls["postgresql"]
 
 
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"  # lease: 15 s, far beyond these outages
-    return app_env
+# DELIVERY_TIMEOUT 5: a lease of 15 s, far beyond these outages.
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 class GatedEndpoint:

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import LoopbackServer, fixture_bytes, run_worker
+from tests.helpers import LOOPBACK_HOOKS, LoopbackServer, fixture_bytes, run_worker
 from webapp.delivery import queue as q
 from webapp.extensions import db
 from webapp.models import Attempt, DeliveryLog
@@ -87,11 +87,7 @@ def redirect(code: int, to: str) -> Answer:
     return answer
 
 
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import delete, func, insert, select, update
 
 from tests.helpers import (
+    LOOPBACK_HOOKS,
     assert_exact,
     assert_form_and_hour_counters_exact,
     make_retries_due,
@@ -38,13 +39,7 @@ from webapp.models import (
 )
 from webapp.models.base import new_uid, utcnow
 
-
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    app_env["RETRY_DELAYS"] = "0,0,0"
-    app_env["DELIVERY_TIMEOUT"] = "5"
-    return app_env
+pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS, RETRY_DELAYS="0,0,0")
 
 
 def ingest(client, form_uid: str, token: str, instance_id: str | None = None) -> str:

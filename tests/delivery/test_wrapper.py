@@ -162,10 +162,7 @@ def test_the_cap_counts_bytes_also_with_escaped_surrogates():
         apply_payload_template("[%SUBMISSION%]", submission, max_bytes=29)
 
 
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    return app_env
+pytestmark = pytest.mark.settings(SSRF_ALLOWED_NETWORKS="127.0.0.0/8")
 
 
 def test_a_body_over_the_cap_fails_at_once_with_the_message(app, client, make, endpoint):

@@ -203,3 +203,54 @@ def test_the_access_log_masks_ingest_tokens(app, make, stack):
     text = log.read_text()
     assert f"/api/v1/forms/{form_uid}/submissions?a=1&token=*** HTTP/1.1" in text
     assert token not in text
+
+
+def test_send_test_runs_under_gevent_without_holding_up_other_requests(app, make, stack, endpoint):
+    """The panel's "Send test" posts from the web process itself; under the
+    gevent worker the send must yield, so the process keeps answering."""
+    import threading
+
+    from tests.admin.admin_support import PASSWORD, csrf_from
+
+    make.user("alice@example.org", role="editor", password=PASSWORD)
+    form_uid, _token = make.form(owner_email="alice@example.org")
+    hook_uid = make.hook(form_uid, endpoint=endpoint.url)
+    endpoint.gate = threading.Event()
+    stack.env["WEB_CONCURRENCY"] = "1"  # one gevent process: nobody else could answer
+    start_web(stack)
+    browser = requests.Session()
+    login = browser.get(stack.base_url + "/login", timeout=5)
+    browser.post(
+        stack.base_url + "/login",
+        data={
+            "email": "alice@example.org",
+            "password": PASSWORD,
+            "csrf_token": csrf_from(login.text),
+        },
+        timeout=5,
+    )
+    page = browser.get(f"{stack.base_url}/forms/{form_uid}/hooks/{hook_uid}", timeout=5)
+    assert page.status_code == 200, page.text[:500]
+    answer: dict[str, requests.Response] = {}
+
+    def press_send_test() -> None:
+        answer["page"] = browser.post(
+            f"{stack.base_url}/forms/{form_uid}/hooks/{hook_uid}/test",
+            data={"csrf_token": csrf_from(page.text)},
+            timeout=30,
+        )
+
+    pressing = threading.Thread(target=press_send_test)
+    pressing.start()
+    try:
+        assert len(endpoint.wait_for(1)) == 1  # the test send is held at the endpoint
+        # Meanwhile the same web process answers others.
+        assert requests.get(stack.base_url + "/healthz", timeout=5).status_code == 200
+        assert browser.get(stack.base_url + "/", timeout=5).status_code == 200
+        assert "page" not in answer
+    finally:
+        endpoint.gate.set()
+        pressing.join(30)
+    assert answer["page"].status_code == 200
+    assert "The endpoint answered HTTP 200" in answer["page"].text
+    assert endpoint.requests[0]["headers"]["X-Formhooks-Test"] == "true"

@@ -24,10 +24,7 @@ KOBO_ORIGINAL = "uuid:e0e6dd06-82e4-490a-bc16-7e26f2dde69e"
 KOBO_EDIT = "uuid:7c1a9f30-2b4d-4e8a-9f61-0d3e5b7a2c18"
 
 
-@pytest.fixture
-def app_env(app_env):
-    app_env["SSRF_ALLOWED_NETWORKS"] = "127.0.0.0/8"
-    return app_env
+pytestmark = pytest.mark.settings(SSRF_ALLOWED_NETWORKS="127.0.0.0/8")
 
 
 def post(client, form_uid, token, body, content_type="application/json", **headers):

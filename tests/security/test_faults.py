@@ -399,7 +399,9 @@ def test_scheduler_down_for_an_hour_then_back(app, make, stack, stack_redis, end
     figures.add("faults: overdue retries sent after the scheduler came back", overdue)
     figures.add("faults: duplicate deliveries (scheduler outage)", duplicates)
     print(f"\nScheduler back: {overdue} overdue retries sent within {took:.2f} s")
-    assert took < 6, f"overdue retries took {took:.1f} s after the scheduler started"
+    # Sent on the scheduler's first passes (its start-up included, ~2 s alone,
+    # several times that on a loaded CI machine), not at a later schedule.
+    assert took < 20, f"overdue retries took {took:.1f} s after the scheduler started"
     assert received == {r.uid: 2 for r in rows}, received
     assert [(r.status, r.tries) for r in rows] == [("success", 2)] * overdue
     kill_all(stack)

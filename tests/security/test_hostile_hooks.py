@@ -651,7 +651,7 @@ def test_bad_subset_tags_of_every_kind_give_one_message_per_kind(rules):
 def test_new_setting_messages_are_shown_in_french(rules):
     from flask_babel import force_locale
 
-    from webapp.admin.hook_editing import translate
+    from webapp.admin.i18n import translate
 
     problems = [
         *hook_settings.clean_hook_settings({"name": "CRM", "endpoint": "http://0x7f000001/"})[1],

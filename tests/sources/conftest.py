@@ -58,9 +58,9 @@ class CentralServer:
 
 @pytest.fixture(scope="session")
 def central_server():
-    from tests.conftest import _pg_unavailable_reason
+    from tests.helpers import pg_unavailable_reason
 
-    reason = _pg_unavailable_reason()
+    reason = pg_unavailable_reason()
     if reason is not None:
         pytest.skip(f"ODK Central needs PostgreSQL: {reason}")
     if not (CENTRAL_HOME / "start.sh").exists():

@@ -94,3 +94,31 @@ def test_bad_settings_are_refused_and_viewers_cannot_change(app, make, as_role):
     assert viewer.post(_page(form_uid), {"action": "save"}).status_code == 403
     with app.app_context():
         assert db.session.scalar(select(Source)) is None
+
+
+def test_bad_settings_are_explained_by_their_fields_in_the_readers_language(app, make, editor):
+    form_uid, _ = make.form()
+    editor.post("/language", {"language": "fr"})
+    refused = editor.post(
+        _page(form_uid),
+        {
+            "url": "http://user:pw@central.example.org",
+            "email": "no-at-sign",
+            "password": "p",
+            "project_id": "x",
+            "xml_form_id": "f",
+            "since": "yesterday",
+            "action": "save",
+        },
+    )
+    assert refused.status_code == 400
+    page = refused.text.replace("&#39;", "'").replace("&#34;", '"')
+    for french in (
+        "Ne mettez ni nom d’utilisateur ni mot de passe dans l’URL",
+        "Saisissez l’e-mail avec lequel l’utilisateur Central se connecte.",
+        "Doit être un nombre entier (l’identifiant du projet dans Central).",
+        "'yesterday' n’est pas une date ou une date-heure ISO 8601.",
+    ):
+        assert french in page, french
+    with app.app_context():
+        assert db.session.scalar(select(Source)) is None

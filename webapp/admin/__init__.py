@@ -1,10 +1,10 @@
 """The server-rendered admin panel: blueprints, login wiring, error pages.
 
 Blueprints (one module each): auth, dashboard, forms, submissions, hooks,
-bulk (a hook's backfill and replay), sources, logs, users, profile. Every
-page except the login page needs a logged-in user; every POST that changes
-data needs an editor or an admin (`webapp.admin.permissions`). Templates
-live in templates/<blueprint>/.
+bulk (a hook's backfill and replay), hook_signing, sources, logs, users,
+profile. Every page except the login page needs a logged-in user; every
+POST that changes data needs an editor or an admin
+(`webapp.admin.permissions`). Templates live in templates/<blueprint>/.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
         dashboard,
         errors,
         forms,
+        hook_signing,
         hooks,
         logs,
         profile,
@@ -39,6 +40,7 @@ def init_app(app: Flask) -> None:
 
     for module in (auth, dashboard, forms, submissions, hooks, bulk, sources, logs, users, profile):
         app.register_blueprint(module.bp)
+    app.register_blueprint(hook_signing.bp)
     errors.init_app(app)
     app.context_processor(_template_context)
 

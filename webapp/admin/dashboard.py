@@ -1,4 +1,4 @@
-"""The dashboard: deliveries lately, what needs attention, background processes."""
+"""The dashboard: deliveries lately, what needs attention, background processes, retention."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from webapp.delivery.queue import redis_connection
 from webapp.extensions import db
 from webapp.models import FAILED, Form, HookStatusCount
 from webapp.models.base import utcnow
+from webapp.retention import RUN_INTERVAL, retention_enabled
+from webapp.retention.runs import last_run
 from webapp.sources.status import sources_in_error
 
 bp = Blueprint("dashboard", __name__)
@@ -47,8 +49,21 @@ def index():
         source_errors=sources_in_error(),
         health=queue_health(redis_connection()),
         reports=_reports_panel(),
+        retention=_retention_panel(),
         action_form=ConfirmForm(),
     )
+
+
+def _retention_panel() -> dict:
+    """The retention settings in effect and the last run (docs/admin.md, "Dashboard")."""
+    config = current_app.config
+    return {
+        "enabled": retention_enabled(config),
+        "submission_days": config["SUBMISSION_RETENTION_DAYS"],
+        "log_days": config["LOG_RETENTION_DAYS"],
+        "interval_minutes": RUN_INTERVAL // 60,
+        "last_run": last_run(),
+    }
 
 
 def _reports_panel() -> dict:

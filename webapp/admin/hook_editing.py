@@ -15,6 +15,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from webapp.admin.i18n import translate
 from webapp.admin.webforms import BLANK_HEADER_ROWS, HookForm
 from webapp.models import Hook
 from webapp.validation import Problem
@@ -149,8 +150,3 @@ def route_errors(problems: Iterable[Problem]) -> Errors:
             slot = "form"
         routed.setdefault(slot, []).append(translate(problem))
     return routed
-
-
-def translate(problem: Problem) -> str:
-    """`problem` in the reader's language (English when a template has no translation)."""
-    return _(problem.panel_template) % dict(problem.params)

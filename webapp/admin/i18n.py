@@ -8,6 +8,7 @@ Times are stored in UTC and shown in UTC, formatted for the locale.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import datetime
 
 from flask import Flask, has_request_context, request, session
@@ -23,6 +24,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from webapp.models.base import utcnow
+from webapp.validation import Problem
 
 LANGUAGES: dict[str, str] = {"en": "English", "fr": "Français"}
 DEFAULT_LANGUAGE = "en"
@@ -83,3 +85,16 @@ def relative_html(value: datetime | None) -> Markup:
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
         iso, title, escape(relative_text(value))
     )
+
+
+def translate(problem: Problem) -> str:
+    """`problem` in the reader's language (English when a template has no translation)."""
+    return gettext(problem.panel_template) % dict(problem.params)
+
+
+def translated_errors(problems: Iterable[Problem]) -> dict[str, list[str]]:
+    """{field: [messages in the reader's language]}: the panel's form errors."""
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        errors.setdefault(problem.field, []).append(translate(problem))
+    return errors

@@ -115,6 +115,10 @@ def _headers_sent(hook, log_uid: str) -> list[tuple[str, str]]:
     headers = [
         ("Content-Type", content_type),
         ("X-Formhooks-Delivery", log_uid),
+        # Standard Webhooks (docs/signatures.md): made anew at each try.
+        ("webhook-id", log_uid),
+        ("webhook-timestamp", _("(the time of each try)")),
+        ("webhook-signature", _("v1,… (signed at each try)")),
     ]
     if hook.auth_level == "basic_auth":
         headers.append(("Authorization", f"Basic ({hook.username}:{mask(hook.password)})"))

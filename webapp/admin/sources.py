@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
 
+from webapp.admin.i18n import translate, translated_errors
 from webapp.admin.lookups import form_or_404
 from webapp.admin.permissions import protect
 from webapp.admin.webforms import ConfirmForm
@@ -87,9 +88,10 @@ def edit(form_uid: str):
         if request.form.get("action") == "test":
             found = _test(values, source)
         else:
-            cleaned, errors = clean_source_settings(values, source=source)
-            if not errors:
+            cleaned, problems = clean_source_settings(values, source=source)
+            if not problems:
                 return _save(form, source, cleaned)
+            errors = translated_errors(problems)
     return (
         render_template(
             "sources/edit.html",
@@ -117,9 +119,9 @@ def _fill(webform: SourceForm, source: Source) -> None:
 def _test(values: dict[str, Any], source: Source | None) -> dict[str, Any]:
     """Log in and list projects and forms; {"error": message} or {"projects": [...]}."""
     checks = {k: values[k] for k in ("url", "email")}
-    cleaned, errors = clean_source_settings(checks, source=source or Source())
-    if errors:
-        return {"error": " ".join(m for ms in errors.values() for m in ms)}
+    cleaned, problems = clean_source_settings(checks, source=source or Source())
+    if problems:
+        return {"error": " ".join(translate(problem) for problem in problems)}
     password = values["password"] or (source.password if source is not None else "")
     if not password:
         return {"error": _("Enter the password.")}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 from urllib.parse import urlencode
 
@@ -22,6 +22,7 @@ from webapp.crypto import token_digest
 from webapp.extensions import db
 from webapp.models import ApiToken, Form, Hook, User
 from webapp.models.base import utcnow
+from webapp.validation import Problem, iso_moment
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -200,23 +201,11 @@ def isoformat(value: datetime | None) -> str | None:
 
 
 def parse_when(raw: str, field: str, *, end: bool = False) -> datetime:
-    """An ISO 8601 date or date-time from a query argument, as aware UTC.
-
-    A date-time without offset is UTC. A date alone means its midnight UTC;
-    as an `end` it means the following midnight, so the day is included.
-    """
-    text = raw.strip()
+    """An ISO 8601 date or date-time from a query argument (webapp.validation.iso_moment)."""
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) if end else moment
-        moment = datetime.fromisoformat(text.replace(" ", "T"))
+        return iso_moment(raw, end=end)
     except ValueError:
-        invalid({field: [f"{raw!r} is not an ISO 8601 date or date-time."]})
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        invalid({field: [Problem(field, "moment.invalid", {"value": raw}).message()]})
 
 
 def int_arg(name: str, default: int, *, minimum: int, maximum: float = math.inf) -> int:

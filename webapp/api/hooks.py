@@ -31,6 +31,7 @@ READ_ONLY_FIELDS = frozenset(
         "pending_count",
         "date_created",
         "date_modified",
+        "signing_secret",
     }
 )
 

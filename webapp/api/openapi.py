@@ -154,6 +154,15 @@ def _paths() -> dict[str, Schema]:
                 write=True,
             ),
         },
+        HOOK + "/rotate-secret": {
+            "parameters": [_path_param("form_uid"), _path_param("hook_uid")],
+            "post": _op(
+                "Replace the hook's signing secret; for 24 hours every send is signed with "
+                "the new and the old one (docs/signatures.md)",
+                {"200": _json(_ref("Hook"), "The hook, with its new signing_secret.")},
+                write=True,
+            ),
+        },
         HOOK + "/logs": {
             "parameters": [_path_param("form_uid"), _path_param("hook_uid")],
             "get": _op(
@@ -449,6 +458,12 @@ def _hook_properties(*, output: bool) -> dict[str, Schema]:
             "pending_count": count,
             "date_created": DATE,
             "date_modified": DATE,
+            "signing_secret": _string(
+                readOnly=True,
+                description="whsec_...: the key of the webhook-signature header "
+                "(Standard Webhooks, docs/signatures.md). Editors and admins only: "
+                "absent for viewers. Changed by rotate-secret only.",
+            ),
         }
     return properties
 

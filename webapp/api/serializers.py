@@ -3,7 +3,8 @@
 Functions taking a list load what the rows need in one query per kind
 (counts by GROUP BY, per-hook log counts from their counters), never one
 query per row. Secrets never leave here:
-no hook password, custom header values masked, ingest tokens for editors only.
+no hook password, custom header values masked, ingest tokens and hook signing
+secrets for editors only.
 """
 
 from __future__ import annotations
@@ -70,16 +71,17 @@ def _counts_by(column, ids: Iterable[int]) -> dict[int, int]:
 def hooks_json(hooks: Sequence[Hook]) -> list[dict[str, Any]]:
     """Hooks with their counts per log status (one query of the counters for all of them)."""
     counts = hook_status_counts(hook.id for hook in hooks)
-    return [_hook_json(hook, counts[hook.id]) for hook in hooks]
+    show_secret = api_user().can_edit
+    return [_hook_json(hook, counts[hook.id], show_secret) for hook in hooks]
 
 
 def hook_json(hook: Hook) -> dict[str, Any]:
     return hooks_json([hook])[0]
 
 
-def _hook_json(hook: Hook, counts: dict[str, int]) -> dict[str, Any]:
+def _hook_json(hook: Hook, counts: dict[str, int], show_secret: bool) -> dict[str, Any]:
     form_uid = hook.form.uid
-    return {
+    body = {
         "uid": hook.uid,
         "url": absolute_url("api.hook_detail", form_uid=form_uid, hook_uid=hook.uid),
         "logs_url": absolute_url("api.log_list", form_uid=form_uid, hook_uid=hook.uid),
@@ -101,6 +103,12 @@ def _hook_json(hook: Hook, counts: dict[str, int]) -> dict[str, Any]:
         "date_created": isoformat(hook.date_created),
         "date_modified": isoformat(hook.date_modified),
     }
+    # Whoever holds the secret can forge deliveries: editors and admins only
+    # (the key is absent for viewers, as KoboToolbox omits what a role may not see).
+    if show_secret:
+        hook.ensure_signing_secret()
+        body["signing_secret"] = hook.readable_signing_secret()
+    return body
 
 
 def log_json(

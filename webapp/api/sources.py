@@ -15,6 +15,7 @@ from webapp.api.common import bp, fail, get_form, invalid, isoformat, json_body
 from webapp.extensions import db
 from webapp.models import Source
 from webapp.sources.settings import apply_source_settings, clean_source_settings
+from webapp.validation import english_errors
 
 
 def source_json(source: Source) -> dict[str, Any]:
@@ -52,9 +53,9 @@ def source_put(form_uid: str):
     """Connect the form to a Central form (201), or change its source (200)."""
     form = get_form(form_uid)
     source = form.source
-    cleaned, errors = clean_source_settings(json_body(), source=source)
-    if errors:
-        invalid(errors)
+    cleaned, problems = clean_source_settings(json_body(), source=source)
+    if problems:
+        invalid(english_errors(problems))
     created = source is None
     if created:
         source = Source(form=form)

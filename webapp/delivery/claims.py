@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import bindparam, case, delete, insert, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.attachments.listing import files_of
 from webapp.bulk.cancel import stop_cancelled
@@ -27,6 +28,7 @@ from webapp.delivery.request import HookSettings, OutboundRequest, build_request
 from webapp.extensions import db
 from webapp.models import FAILED, PENDING, SUCCESS, Attempt, DeliveryLog, Form, Hook, Submission
 from webapp.models.base import UTCDateTime, utcnow
+from webapp.models.hooks import encrypted_new_secret
 from webapp.models.submissions import event_headers
 
 MESSAGE_LIMIT = 2000
@@ -123,7 +125,7 @@ def prepare(
     if not claimed:
         db.session.commit()
         return Batch([], [], [])
-    hooks = _load_hooks({row.hook_id for row in claimed})
+    hooks = _load_hooks({row.hook_id for row in claimed}, now)
     tries = {row.id: row.tries for row in claimed}
     suspects = [row.id for row in claimed if row.message == INTERRUPTED]
     if suspects:
@@ -183,16 +185,34 @@ def unclaim(log_ids: list[int], now: datetime) -> None:
     db.session.commit()
 
 
-def _load_hooks(hook_ids: set[int]) -> dict[int, HookSettings]:
-    """The settings of each hook, secrets decrypted, read once per batch."""
+def _load_hooks(hook_ids: set[int], now: datetime) -> dict[int, HookSettings]:
+    """The settings of each hook at `now`, secrets decrypted, read once per batch."""
     rows = db.session.execute(
         select(Hook, Form.uid).join(Form, Form.id == Hook.form_id).where(Hook.id.in_(hook_ids))
     ).all()
     hooks = {}
     for hook, form_uid in rows:
-        hooks[hook.id] = HookSettings.of(hook, form_uid)
+        if not hook.signing_secret_encrypted:
+            _give_signing_secret(hook)
+        hooks[hook.id] = HookSettings.of(hook, form_uid, now)
         db.session.expunge(hook)  # keep the identity map empty: memory stays flat
     return hooks
+
+
+def _give_signing_secret(hook: Hook) -> None:
+    """A hook without a signing secret (docs/signatures.md) gets one on its first send.
+
+    Written in the claim's transaction, conditional on the column being empty,
+    so two workers at once keep the same (first) secret.
+    """
+    db.session.execute(
+        update(Hook)
+        .where(Hook.id == hook.id, Hook.signing_secret_encrypted.is_(None))
+        .values(signing_secret_encrypted=encrypted_new_secret())
+        .execution_options(synchronize_session=False)
+    )
+    stored = db.session.scalar(select(Hook.signing_secret_encrypted).where(Hook.id == hook.id))
+    set_committed_value(hook, "signing_secret_encrypted", stored)
 
 
 def _close_interrupted_attempts(tries: dict[int, int], suspects: list[int]) -> dict[int, int]:

@@ -27,6 +27,10 @@ HEADER_RULES: Mapping[str, str] = {
     "trailer": FRAMING,
     "transfer-encoding": FRAMING,
     "upgrade": FRAMING,
+    # Standard Webhooks' signature headers (webapp.delivery.signatures).
+    "webhook-id": FORMHOOKS,
+    "webhook-signature": FORMHOOKS,
+    "webhook-timestamp": FORMHOOKS,
     "x-formhooks-delivery": FORMHOOKS,
     "x-formhooks-event": FORMHOOKS,
     "x-formhooks-submission": FORMHOOKS,

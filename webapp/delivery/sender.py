@@ -113,11 +113,11 @@ class Sender:
         self._pools.clear()
 
     def send(self, request: OutboundRequest) -> HTTPResult:
-        """post() an OutboundRequest (webapp.delivery.request)."""
+        """post() an OutboundRequest (webapp.delivery.request), signed as of now."""
         return self.post(
             request.url,
             request.body,
-            headers=request.headers,
+            headers=request.wire_headers(),
             hook_headers=request.hook_headers,
             auth=request.auth,
         )

@@ -109,7 +109,9 @@ SELECT (SELECT token_ok FROM f), (SELECT id FROM s), ARRAY(SELECT id FROM l ORDE
 """  # noqa: S608 - LOG_UID_SQL is a constant, not input
 
 # A re-post of a received version: another body replaces its stored data, the
-# same body changes nothing. No row: the id is a placeholder (or was deleted).
+# same body changes nothing. No row: the id is a placeholder, or was deleted
+# (before this statement, or by the retention job while the UPDATE waited
+# for its lock: then `u` changed nothing).
 _REPOST_SQL = """
 WITH t AS (
     SELECT id, coalesce(root_id, id) AS submission_id, coalesce(edited_body, body) = %(body)s
@@ -122,12 +124,19 @@ WITH t AS (
     SET edited_body = %(body)s, edited_content_type = %(content_type)s,
         edited_data = %(data)s::json, edit_count = s.edit_count + 1, updated_at = %(now)s
     FROM t WHERE s.id = t.id AND NOT t.same
+    RETURNING s.id
 )
-SELECT submission_id FROM t
+SELECT submission_id FROM t WHERE t.same OR EXISTS (SELECT 1 FROM u)
 """
 
 
 _ENGINE_LOCK = threading.Lock()
+
+
+def _setting(name: str, default: int) -> int:
+    """A pool size from the config, or this pool's own default when it is unset."""
+    value = current_app.config.get(name)
+    return default if value is None else value
 
 
 def ingest_engine() -> Engine:
@@ -136,7 +145,9 @@ def ingest_engine() -> Engine:
     No pre-ping: a broken connection fails the statement, which is retried
     once on a fresh pool (safe: an insert that did commit is then an edit of
     the same submission, which sends nothing). Disposing of the app's main
-    engine (tests, forks) disposes of this one too.
+    engine (tests, forks) disposes of this one too. Its pool keeps 8
+    connections and opens 8 more in bursts, unless DATABASE_POOL_SIZE and
+    DATABASE_MAX_OVERFLOW say otherwise.
     """
     engine = current_app.extensions.get("formhooks.ingest_engine")
     if engine is not None:
@@ -149,8 +160,8 @@ def ingest_engine() -> Engine:
                 main.url,
                 isolation_level="AUTOCOMMIT",
                 pool_pre_ping=False,
-                pool_size=8,
-                max_overflow=8,
+                pool_size=_setting("DATABASE_POOL_SIZE", 8),
+                max_overflow=_setting("DATABASE_MAX_OVERFLOW", 8),
             )
             event.listen(main, "engine_disposed", lambda _main: engine.dispose())
             current_app.extensions["formhooks.ingest_engine"] = engine

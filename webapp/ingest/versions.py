@@ -42,6 +42,10 @@ from webapp.models.base import new_uid, utcnow
 ATTEMPTS = 4  # each lost race adds rows the next attempt finds: a few are plenty
 
 
+class VersionGone(Exception):
+    """A row this post was changing was deleted meanwhile (by webapp.retention): look again."""
+
+
 def receive_version(
     form: IngestForm,
     instance_id: str,
@@ -63,9 +67,10 @@ def receive_version(
             result = attach_to_instance(form.id, instance_id, parsed, result)  # its files
             db.session.commit()
             return result
-        except (IntegrityError, OperationalError) as exc:
+        except (IntegrityError, OperationalError, VersionGone) as exc:
             # Another request stored one of these instance ids first (or two
-            # requests each hold an id the other inserts): look again.
+            # requests each hold an id the other inserts), or the version
+            # was deleted meanwhile (retention): look again.
             db.session.rollback()
             if attempt == ATTEMPTS or not _lost_a_race(exc):
                 raise
@@ -73,7 +78,7 @@ def receive_version(
 
 
 def _lost_a_race(exc: Exception) -> bool:
-    if isinstance(exc, IntegrityError):
+    if isinstance(exc, IntegrityError | VersionGone):
         return True
     return isinstance(getattr(exc, "orig", None), psycopg.errors.DeadlockDetected)
 
@@ -119,7 +124,7 @@ def _store(form: IngestForm, instance_id: str, parsed: ParsedSubmission, refs: E
     if own is not None and own.received:
         return _repost(own, instance_id, parsed, now)
     if own is not None:  # a placeholder: this version arrived after one that replaced it
-        db.session.execute(
+        filled = db.session.execute(
             update(Submission)
             .where(Submission.id == own.id)
             .values(
@@ -129,7 +134,10 @@ def _store(form: IngestForm, instance_id: str, parsed: ParsedSubmission, refs: E
                 created_at=now,
                 updated_at=now,
             )
-        )
+            .returning(Submission.id)
+        ).first()
+        if filled is None:
+            raise VersionGone(instance_id)
         _keep_placeholders(form.id, own.root_id, own.root_instance_id, own.position, refs, known)
         return StoreResult(own.root_id, instance_id, False, (), edit_of=own.root_instance_id)
     target = next((known[c] for c in refs.candidates() if c in known), None)
@@ -139,11 +147,14 @@ def _store(form: IngestForm, instance_id: str, parsed: ParsedSubmission, refs: E
         logs = insert_logs(form.active_hook_ids, submission_id, now)
         return StoreResult(submission_id, instance_id, True, logs)
     root_id = target.root_id if target.root_id is not None else target.id
-    position = 1 + db.session.scalar(
+    last = db.session.scalar(
         select(func.max(Submission.position)).where(
             or_(Submission.id == root_id, Submission.root_id == root_id)
         )
     )
+    if last is None:  # the submission was deleted since it was looked up
+        raise VersionGone(target.root_instance_id)
+    position = last + 1
     version_id = _insert(
         form.id, instance_id, parsed, refs, now, root=(root_id, target.root_instance_id, position)
     )
@@ -214,8 +225,12 @@ def _keep_placeholders(form_id, root_id, root_instance_id, position, refs, known
 
 
 def _repost(own, instance_id: str, parsed: ParsedSubmission, now) -> StoreResult:
-    """A known version posted again: another body replaces its stored data."""
-    db.session.execute(
+    """A known version posted again: another body replaces its stored data.
+
+    Raises VersionGone if the version was deleted since it was looked up
+    (the UPDATE waited for the retention job's lock, then found no row).
+    """
+    changed = db.session.execute(
         update(Submission)
         .where(
             Submission.id == own.id,
@@ -228,6 +243,11 @@ def _repost(own, instance_id: str, parsed: ParsedSubmission, now) -> StoreResult
             edit_count=Submission.edit_count + 1,
             updated_at=now,
         )
-    )
+        .returning(Submission.id)
+    ).first()
+    if changed is None:
+        still_there = db.session.scalar(select(Submission.id).where(Submission.id == own.id))
+        if still_there is None:
+            raise VersionGone(instance_id)
     submission_id = own.root_id if own.root_id is not None else own.id
     return StoreResult(submission_id, instance_id, False)

@@ -21,6 +21,7 @@ from webapp.models.deliveries import (
 )
 from webapp.models.forms import Form
 from webapp.models.hooks import AUTH_LEVELS, EXPORT_TYPES, Hook
+from webapp.models.retention import RetentionRun
 from webapp.models.sources import SOURCE_KINDS, Source
 from webapp.models.submissions import Submission
 from webapp.models.users import ROLES, ApiToken, LoginThrottle, User, UserSession
@@ -46,6 +47,7 @@ __all__ = [
     "HookStatusCount",
     "LogHourCount",
     "LoginThrottle",
+    "RetentionRun",
     "Source",
     "Submission",
     "User",

@@ -6,9 +6,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from webapp.delivery.signatures import OVERLAP, new_secret, previous_signs, signing_keys
 from webapp.extensions import db
 from webapp.models.base import UTCDateTime, new_uid, secret_box, utcnow
 from webapp.models.forms import Form
@@ -20,8 +21,10 @@ AUTH_LEVELS = ("no_auth", "basic_auth")
 class Hook(db.Model):
     """A REST service of a form. Field names follow KoboToolbox's.
 
-    The basic-auth password and the custom header values are stored
-    encrypted; use the `password` and `custom_headers` properties.
+    The basic-auth password, the custom header values and the signing
+    secrets are stored encrypted; use the `password`, `custom_headers` and
+    `signing_secret` properties. The signing secret is made when the hook
+    is created (docs/signatures.md); `rotate_signing_secret()` replaces it.
     """
 
     __tablename__ = "hooks"
@@ -46,6 +49,13 @@ class Hook(db.Model):
     notification_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
     date_created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     date_modified: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # Standard Webhooks signing (webapp.delivery.signatures): the current secret,
+    # and the one it replaced, which still signs for a while after rotated_at.
+    signing_secret_encrypted: Mapped[str | None] = mapped_column(
+        Text, default=lambda: encrypted_new_secret()
+    )
+    previous_signing_secret_encrypted: Mapped[str | None] = mapped_column(Text, default=None)
+    signing_secret_rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     form: Mapped[Form] = relationship(back_populates="hooks")
 
@@ -77,6 +87,65 @@ class Hook(db.Model):
             return None
         return (self.username, self.password)
 
+    @property
+    def signing_secret(self) -> str | None:
+        """The current signing secret (``whsec_...``); None only for a hook that has
+        none yet (see `ensure_signing_secret`)."""
+        if not self.signing_secret_encrypted:
+            return None
+        return secret_box().decrypt(self.signing_secret_encrypted)
+
+    def readable_signing_secret(self) -> str | None:
+        """The signing secret, or None when the configured keys cannot decrypt it
+        (ENCRYPTION_KEY changed without keeping the old key: rotate it)."""
+        try:
+            return self.signing_secret
+        except ValueError:
+            return None
+
+    def signing_keys(self, now: datetime) -> tuple[bytes, ...]:
+        """The HMAC keys that sign a send at `now` (the previous one during the overlap)."""
+        previous = self.previous_signing_secret_encrypted
+        if previous and previous_signs(self.signing_secret_rotated_at, now):
+            return signing_keys(self.signing_secret, secret_box().decrypt(previous))
+        return signing_keys(self.signing_secret)
+
+    def previous_signs_until(self, now: datetime) -> datetime | None:
+        """Until when the secret replaced by the last rotation still signs, if it does."""
+        rotated_at = self.signing_secret_rotated_at
+        if self.previous_signing_secret_encrypted and previous_signs(rotated_at, now):
+            return rotated_at + OVERLAP
+        return None
+
+    def rotate_signing_secret(self) -> str:
+        """A new signing secret; the current one keeps signing for signatures.OVERLAP.
+
+        The caller commits. A secret replaced earlier (two rotations within the
+        overlap) stops signing at once, and so does one that the configured keys
+        cannot decrypt.
+        """
+        secret = new_secret()
+        readable = self.readable_signing_secret() is not None
+        self.previous_signing_secret_encrypted = self.signing_secret_encrypted if readable else None
+        self.signing_secret_encrypted = secret_box().encrypt(secret)
+        self.signing_secret_rotated_at = utcnow()
+        return secret
+
+    def ensure_signing_secret(self) -> None:
+        """Give the hook a secret if it has none (a hook migrated without the app's
+        key, see docs/signatures.md); commits then. Safe against a concurrent call:
+        the first secret written is kept."""
+        if self.signing_secret_encrypted:
+            return
+        db.session.execute(
+            update(Hook)
+            .where(Hook.id == self.id, Hook.signing_secret_encrypted.is_(None))
+            .values(signing_secret_encrypted=encrypted_new_secret())
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        db.session.refresh(self)
+
     def settings_for_display(self) -> dict[str, Any]:
         """KoboToolbox's `settings` object, with secrets masked."""
         return {
@@ -86,6 +155,11 @@ class Hook(db.Model):
 
     def __repr__(self) -> str:
         return f"<Hook {self.uid} {self.name!r}>"
+
+
+def encrypted_new_secret() -> str:
+    """A new signing secret, encrypted for storage."""
+    return secret_box().encrypt(new_secret())
 
 
 def mask(value: str) -> str:

@@ -20,14 +20,14 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 # The one import of the hooks' SSRF policy in webapp.sources: client.py and
 # settings.py take these names from here, so a move of that policy is one edit.
-from webapp.delivery.addresses import IPNetwork, address_refusal, validate_endpoint_url
+from webapp.delivery.addresses import IPNetwork, address_refusal, endpoint_problems
 
 __all__ = [
     "BlockedAddress",
     "GuardedAdapter",
     "IPNetwork",
     "address_refusal",
-    "validate_endpoint_url",
+    "endpoint_problems",
 ]
 
 

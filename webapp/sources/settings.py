@@ -1,7 +1,7 @@
 """Source settings: one set of rules for the panel's Source tab and the API.
 
 `clean_source_settings()` checks API-named fields and returns (cleaned,
-errors per field); `apply_source_settings()` writes cleaned values to a
+problems); `apply_source_settings()` writes cleaned values to a
 Source, encrypting the password and deciding what the change means for the
 poll: new server, project, form or `since` reads again from the start
 (stored submissions are recognised and skipped), any change makes the next
@@ -11,14 +11,15 @@ poll due now, and a poll in progress loses its lease.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 
 from webapp.models import SOURCE_KINDS, Source
 from webapp.models.base import utcnow
-from webapp.sources.guard import validate_endpoint_url
+from webapp.sources.guard import endpoint_problems
+from webapp.validation import Problem, iso_moment
 
 WRITABLE = (
     "kind",
@@ -45,45 +46,51 @@ READ_ONLY = frozenset(
 )
 REQUIRED = ("url", "project_id", "xml_form_id", "email", "password")
 MAX_TEXT = 255
+MAX_PASSWORD = 1024
 # What resets the cursors: where the submissions come from, and from when.
 WHERE_FROM = ("url", "project_id", "xml_form_id", "since")
 
-Errors = dict[str, list[str]]
+
+class Invalid(ValueError):
+    """A value a cleaner refuses: the problem codes, with their parameters."""
+
+    def __init__(self, *problems: tuple[str, dict[str, Any]]) -> None:
+        super().__init__(problems)
+        self.problems = problems
 
 
 def clean_source_settings(
     values: Mapping[str, Any], *, source: Source | None = None
-) -> tuple[dict[str, Any], Errors]:
-    """Check `values`; returns (cleaned, errors). Nothing is changed.
+) -> tuple[dict[str, Any], list[Problem]]:
+    """Check `values`; returns (cleaned, problems). Nothing is changed.
 
     With `source` (an update), absent fields keep their value, and an absent
     or empty password keeps the stored one. Output-only fields are ignored.
+    Problems are values (webapp.validation): the API words them in English,
+    the panel in the reader's language.
     """
-    errors: Errors = {}
-    cleaned: dict[str, Any] = {}
-
-    def error(field: str, message: str) -> None:
-        errors.setdefault(field, []).append(message)
-
-    for field in sorted(set(values) - set(WRITABLE) - READ_ONLY):
-        error(field, "Unknown field.")
+    problems = [
+        Problem(field, "field.unknown") for field in sorted(set(values) - set(WRITABLE) - READ_ONLY)
+    ]
     if source is None:
-        for field in REQUIRED:
-            if values.get(field) in (None, ""):
-                error(field, "This field is required.")
-    if errors:
-        return {}, errors
+        problems += [
+            Problem(field, "field.required")
+            for field in REQUIRED
+            if values.get(field) in (None, "")
+        ]
+    if problems:
+        return {}, problems
+    cleaned: dict[str, Any] = {}
     for field in WRITABLE:
         if field not in values:
             continue
-        value = values[field]
         try:
-            cleaned[field] = _CLEANERS[field](value)
-        except ValueError as exc:
-            error(field, str(exc))
+            cleaned[field] = _CLEANERS[field](values[field])
+        except Invalid as exc:
+            problems += [Problem(field, code, params) for code, params in exc.problems]
     if "password" in cleaned and not cleaned["password"]:
         del cleaned["password"]  # write-only: empty keeps the stored one
-    return ({}, errors) if errors else (cleaned, {})
+    return ({}, problems) if problems else (cleaned, [])
 
 
 def apply_source_settings(source: Source, cleaned: Mapping[str, Any]) -> None:
@@ -103,62 +110,63 @@ def apply_source_settings(source: Source, cleaned: Mapping[str, Any]) -> None:
     source.leased_until = None
 
 
+_SOURCE_WORDING = {"url.required": "source.url.not_text", "url.userinfo": "source.url.userinfo"}
+
+
 def _kind(value: Any) -> str:
     if value not in SOURCE_KINDS:
-        raise ValueError(f"Must be one of: {', '.join(SOURCE_KINDS)}.")
+        raise Invalid(("source.kind.choice", {"choices": ", ".join(SOURCE_KINDS)}))
     return value
 
 
 def _url(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(
-            "Enter the address of the Central server, e.g. https://central.example.org."
-        )
+        raise Invalid(("source.url.not_text", {}))
     value = value.strip().rstrip("/")
-    problems = validate_endpoint_url(
+    problems = endpoint_problems(
         value, allowed_networks=current_app.config["SSRF_ALLOWED_NETWORKS"]
     )
     if problems:
-        raise ValueError(
-            " ".join(p.replace("hook's basic auth", "email and password") for p in problems)
-        )
+        # The hooks' rules, worded for a Central server and its email and password.
+        raise Invalid(*((_SOURCE_WORDING.get(p.code, p.code), dict(p.params)) for p in problems))
     return value
 
 
 def _project_id(value: Any) -> int:
+    invalid = Invalid(("source.project_id.invalid", {}))
     if isinstance(value, bool):
-        raise ValueError("Must be a whole number (the project's id in Central).")
+        raise invalid
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ValueError("Must be a whole number (the project's id in Central).") from None
+        raise invalid from None
     if number < 1 or str(number) != str(value).strip():
-        raise ValueError("Must be a whole number (the project's id in Central).")
+        raise invalid
     return number
 
 
-def _text(value: Any, what: str) -> str:
+def _text(value: Any, required: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"Enter {what}.")
+        raise Invalid((required, {}))
     value = value.strip()
     if len(value) > MAX_TEXT or not value.isprintable():
-        raise ValueError(f"At most {MAX_TEXT} printable characters.")
+        raise Invalid(("text.too_long", {"most": MAX_TEXT}))
     return value
 
 
 def _email(value: Any) -> str:
-    value = _text(value, "the email of the Central user")
+    value = _text(value, "source.email.required")
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain or " " in value:
-        raise ValueError("Enter the email the Central user logs in with.")
+        raise Invalid(("source.email.invalid", {}))
     return value
 
 
 def _password(value: Any) -> str:
     if value is None or value == "":
         return ""
-    if not isinstance(value, str) or len(value) > 1024 or "\x00" in value:
-        raise ValueError("The password must be text of at most 1024 characters.")
+    if not isinstance(value, str) or len(value) > MAX_PASSWORD or "\x00" in value:
+        raise Invalid(("password.too_long", {"most": MAX_PASSWORD}))
     return value
 
 
@@ -167,27 +175,19 @@ def _since(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ValueError("Must be an ISO 8601 date or date-time, or null.")
-    text = value.strip()
+        raise Invalid(("moment.not_text", {}))
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = iso_moment(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO 8601 date or date-time.") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
+        raise Invalid(("moment.invalid", {"value": value})) from None
     if moment > utcnow():
-        raise ValueError("Must not be in the future.")
+        raise Invalid(("moment.future", {}))
     return moment
 
 
 def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
-        raise ValueError("Must be true or false.")
+        raise Invalid(("value.not_bool", {}))
     return value
 
 
@@ -195,7 +195,7 @@ _CLEANERS = {
     "kind": _kind,
     "url": _url,
     "project_id": _project_id,
-    "xml_form_id": lambda v: _text(v, "the form id (xmlFormId) in Central"),
+    "xml_form_id": lambda v: _text(v, "source.xml_form_id.required"),
     "email": _email,
     "password": _password,
     "since": _since,

@@ -1,7 +1,7 @@
 """bulk sends: a hook's backfill and replay, and the lane of their logs
 
-Revision ID: 0009_bulk_sends
-Revises: 0008_central_sources
+Revision ID: 0011_bulk_sends
+Revises: 0010_retention_runs
 Create Date: 2026-12-05 09:00:00.000000
 
 `bulk_sends` holds each backfill (send a hook the existing submissions it
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0009_bulk_sends"
-down_revision = "0008_central_sources"
+revision = "0011_bulk_sends"
+down_revision = "0010_retention_runs"
 branch_labels = None
 depends_on = None
 
