@@ -221,3 +221,38 @@ def test_a_batch_is_bounded_and_moves_the_cursor(app, world):
         bulk = db.session.get(BulkSend, bulk_id)
         assert bulk.created == 6 and bulk.filled_at is not None
         assert bulk.cursor == db.session.scalar(select(func.max(Submission.id)))
+
+
+def test_a_log_whose_worker_died_mid_send_is_failed_not_deleted_by_a_cancel(app, world, endpoint):
+    """It may have reached the endpoint: its history stays, its attempt is closed."""
+    _, _, _, bulk_id = world
+    with app.app_context():
+        bulk_fill.fill()
+        [first, *rest] = [row.id for row in bulk_logs(app, bulk_id)]
+        taken = feed.pop_due_bulk(1)[0]
+        now = utcnow()
+        prepare(taken, now=now)  # claimed, attempt open... and the worker dies:
+        db.session.execute(  # its lease is over
+            update(DeliveryLog)
+            .where(DeliveryLog.id == first)
+            .values(locked_until=now - timedelta(seconds=1))
+        )
+        db.session.commit()
+        assert taken == [first]
+        assert cancel(db.session.get(BulkSend, bulk_id))
+        assert [row.id for row in bulk_logs(app, bulk_id)] == [first]  # the rest: deleted
+        assert db.session.get(BulkSend, bulk_id).finished_at is None
+        q.redis_connection().flushdb()
+        assert sweeper.sweep_due_logs(utcnow() + timedelta(seconds=30)) == 1  # to its lane...
+    run_worker(app)  # ...claimed: its attempt closed as interrupted, then stopped
+    [row] = bulk_logs(app, bulk_id)
+    with app.app_context():
+        attempts = db.session.get(DeliveryLog, row.id).attempts
+        assert [(a.outcome, "Interrupted" in a.message) for a in attempts] == [("error", True)]
+    assert (row.status, row.tries, row.message) == ("failed", 1, STOPPED)
+    assert endpoint.requests == []
+    with app.app_context():
+        look_after()
+        assert db.session.get(BulkSend, bulk_id).finished_at is not None
+    assert nothing_left_to_send(app) == {}
+    assert_exact(app)

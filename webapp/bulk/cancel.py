@@ -10,6 +10,8 @@ What happens to its pending logs (docs/backfill.md, "Cancel"):
   counted as reported (a cancel is a person's choice, not a failure to email);
 - being sent at that moment: the attempt ends and is recorded; should it
   need a retry, the claim of that retry stops it as above (`stop_cancelled`).
+  So does a log whose worker died while sending it: its next claim closes
+  that attempt as interrupted, then stops it as attempted.
 
 So after a cancel no log of it starts a new attempt. A log it sent keeps its
 history.
@@ -23,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import case, delete, func, select, update
 
 from webapp.extensions import db
 from webapp.models import FAILED, PENDING, SUCCESS, Attempt, DeliveryLog
@@ -70,7 +72,10 @@ def stop_stragglers(bulk_id: int, kind: str, now: datetime | None = None) -> Non
 
 
 def _stop_unclaimed(bulk_id: int, kind: str, now: datetime):
-    free = or_(DeliveryLog.locked_until.is_(None), DeliveryLog.locked_until < now)
+    # Not leased. A log whose lease expired (its worker died mid-send) may have
+    # reached the endpoint: it is left to the claim that closes its attempt as
+    # interrupted, and then stops it as attempted (stop_cancelled).
+    free = DeliveryLog.locked_until.is_(None)
     rows = db.session.execute(
         select(DeliveryLog.id, DeliveryLog.tries).where(
             DeliveryLog.bulk_id == bulk_id, DeliveryLog.status == PENDING, free
