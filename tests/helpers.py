@@ -336,19 +336,25 @@ def nothing_left_to_send(app, redis_url: str | None = None) -> dict[str, object]
 
     A log is only ever sent after a claim of a `pending` log, so once no log
     is pending (none in flight either: a log being sent is pending under its
-    lease), the feed is empty and no retry waits in rq-scheduler or in the
-    queue, no more request can reach an endpoint: no need to sleep and see.
+    lease), the feed is empty, no retry waits in rq-scheduler or in the
+    queue and no backfill or replay has logs left to make, no more request
+    can reach an endpoint: no need to sleep and see.
     """
     from sqlalchemy import func, select
 
     from webapp.delivery import feed
     from webapp.delivery import queue as q
     from webapp.extensions import db
-    from webapp.models import DeliveryLog
+    from webapp.models import BulkSend, DeliveryLog
 
     with app.app_context():
         pending = db.session.scalar(
             select(func.count()).select_from(DeliveryLog).where(DeliveryLog.status == "pending")
+        )
+        unfilled = db.session.scalar(
+            select(func.count())
+            .select_from(BulkSend)
+            .where(BulkSend.state == "running", BulkSend.filled_at.is_(None))
         )
         db.session.remove()
         connection = Redis.from_url(redis_url) if redis_url else q.redis_connection()
@@ -358,11 +364,110 @@ def nothing_left_to_send(app, redis_url: str | None = None) -> dict[str, object]
         waiting = feed.waiting(connection)
     left = {
         "pending logs": pending,
+        "bulk sends with logs to make": unfilled,
         "feed": waiting,
         "scheduled retries": retries,
         "queued retries": queued,
     }
     return {name: value for name, value in left.items() if value}
+
+
+# Per-hook, per-form and per-hour counters (kept by triggers) against the rows.
+
+
+def counted_by_group_by() -> dict[tuple[int, str], int]:
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.models import DeliveryLog
+
+    rows = db.session.execute(
+        select(DeliveryLog.hook_id, DeliveryLog.status, func.count()).group_by(
+            DeliveryLog.hook_id, DeliveryLog.status
+        )
+    )
+    return {(hook_id, status): count for hook_id, status, count in rows}
+
+
+def counted_by_counters() -> dict[tuple[int, str], int]:
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.models import HookStatusCount
+
+    rows = db.session.execute(
+        select(HookStatusCount.hook_id, HookStatusCount.status, func.sum(HookStatusCount.n))
+        .group_by(HookStatusCount.hook_id, HookStatusCount.status)
+        .having(func.sum(HookStatusCount.n) != 0)
+    )
+    return {(hook_id, status): int(n) for hook_id, status, n in rows}
+
+
+def assert_exact(app) -> dict[tuple[int, str], int]:
+    """The counters agree with the logs, for every hook and status; returns the counts.
+
+    Also checks form_submission_counts and log_hour_counts (see
+    tests/delivery/test_status_counters.py, which drives every code path).
+    """
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.models import STATUSES, Hook, HookStatusCount, hook_status_counts
+
+    with app.app_context():
+        truth = counted_by_group_by()
+        assert counted_by_counters() == truth
+        hook_ids = list(db.session.scalars(select(Hook.id)))
+        expected = {h: {s: truth.get((h, s), 0) for s in STATUSES} for h in hook_ids}
+        assert hook_status_counts(hook_ids) == expected
+        # Nothing is left behind for deleted hooks (the foreign key cascades).
+        orphans = db.session.scalar(
+            select(func.count())
+            .select_from(HookStatusCount)
+            .where(HookStatusCount.hook_id.not_in(select(Hook.id)))
+        )
+        assert orphans == 0
+        assert_form_and_hour_counters_exact()
+        return truth
+
+
+def assert_form_and_hour_counters_exact() -> None:
+    """form_submission_counts and log_hour_counts (migration 0004) agree with the rows."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.models import (
+        STATUSES,
+        DeliveryLog,
+        Form,
+        FormSubmissionCount,
+        Submission,
+        form_submission_counts,
+        hourly_log_counts,
+    )
+
+    form_ids = list(db.session.scalars(select(Form.id)))
+    per_form = dict(
+        db.session.execute(
+            select(Submission.form_id, func.count())
+            .where(Submission.root_id.is_(None))  # versions (edits) are not counted
+            .group_by(Submission.form_id)
+        ).all()
+    )
+    assert form_submission_counts(form_ids) == {f: per_form.get(f, 0) for f in form_ids}
+    orphans = db.session.scalar(
+        select(func.count())
+        .select_from(FormSubmissionCount)
+        .where(FormSubmissionCount.form_id.not_in(select(Form.id)))
+    )
+    assert orphans == 0
+    by_hour: dict = {}
+    for created, status in db.session.execute(select(DeliveryLog.date_created, DeliveryLog.status)):
+        hour = created.replace(minute=0, second=0, microsecond=0)
+        by_hour.setdefault(hour, dict.fromkeys(STATUSES, 0))[status] += 1
+    assert hourly_log_counts(datetime(2000, 1, 1, tzinfo=UTC)) == by_hour
 
 
 # Submissions with real multi-megabyte bodies, and the peak memory of a request:

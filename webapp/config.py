@@ -239,6 +239,8 @@ def load_config(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
         "WORKER_CONCURRENCY": _int(env, "WORKER_CONCURRENCY", os.cpu_count() or 1, minimum=1),
         "SCHEDULER_INTERVAL": _float(env, "SCHEDULER_INTERVAL", 1.0, minimum=0.05),
         "SWEEP_INTERVAL": _int(env, "SWEEP_INTERVAL", 30, minimum=1),
+        # Logs a backfill or replay makes per transaction (docs/backfill.md).
+        "BULK_BATCH_SIZE": _int(env, "BULK_BATCH_SIZE", 500, minimum=1),
         "CENTRAL_POLL_INTERVAL": _int(env, "CENTRAL_POLL_INTERVAL", 60, minimum=1),
         # Retention (docs/deploy.md, "Retention"): None keeps everything.
         "SUBMISSION_RETENTION_DAYS": _retention_days(env, "SUBMISSION_RETENTION_DAYS"),

@@ -176,6 +176,13 @@ MESSAGES: dict[str, str] = {
     "subset.long.more": N_(
         "Subset fields %(tags)s and %(more)s more are too long (at most %(most)s characters)."
     ),
+    # A backfill's or replay's request (webapp.bulk.ranges)
+    "date.invalid": N_("%(value)r is not an ISO 8601 date or date-time."),
+    "range.reversed": N_("Must not be before since."),
+    "since.future": N_("Must not be in the future (until is now when not given)."),
+    "statuses.choice": N_('Choose "failed", "success", or a list of both.'),
+    "hook.disabled": N_("The REST service is disabled: enable it first."),
+    "bulk.not_running": N_("Only a running send can be cancelled; this one is %(state)s."),
     # payload_template (the custom wrapper)
     "wrapper.not_text": N_("The custom wrapper must be a string."),
     "wrapper.json_only": N_("A custom wrapper can only be used with the JSON format."),

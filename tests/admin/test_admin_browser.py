@@ -292,3 +292,29 @@ def test_a_viewer_sees_no_write_buttons_and_the_french_panel(app, live, make, pa
     assert page.get_by_role("button", name="Enregistrer").count() == 0
     assert page.locator("#hook-form fieldset[disabled]").count() == 1
     shot(page, "14-hook-viewer-fr")
+
+
+def test_the_progress_bar_of_a_backfill_moves_until_done(app, live, make, page, endpoint):
+    """The "Send again" page follows a running backfill (static/bulk_progress.js)."""
+    make.user("amina@example.org", role="editor", password=PASSWORD)
+    form_uid, token = make.form(owner_email="amina@example.org")
+    for n in range(4):
+        post_submission(f"{live.url}/api/v1/forms/{form_uid}/submissions", token, f"uuid:b{n}")
+    hook_uid = make.hook(form_uid, endpoint=endpoint.url)
+    log_in(page, live, "amina@example.org")
+    page.goto(f"{live.url}/forms/{form_uid}/hooks/{hook_uid}")
+    page.get_by_role("link", name="Send again").click()
+    page.get_by_role("button", name="Send existing submissions").click()
+    page.get_by_text("4 submissions will be sent in the background.").wait_for()
+    bar = page.locator("[data-bulk] progress")
+    assert bar.get_attribute("value") == "0"
+    assert page.locator("[data-bulk] [data-field=state]").inner_text() == "Running"
+
+    run_worker(app)  # sent while the page is open: its script sees the progress
+    # (Locator waits: a string predicate would be an eval, which the CSP refuses.)
+    page.locator("[data-bulk] [data-field=state]", has_text="Done").wait_for()
+    assert bar.evaluate("el => el.value") == 100
+    assert page.locator("[data-bulk] [data-field=succeeded]").inner_text() == "4"
+    assert not page.locator("[data-cancel]").is_visible()  # nothing left to cancel
+    assert len(endpoint.requests) == 4
+    shot(page, "10-send-again")

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from tests.admin.admin_support import Browser, add_logs, csrf_from
 from webapp.extensions import db
-from webapp.models import ApiToken, DeliveryLog, Form, Hook, Submission, User
+from webapp.models import ApiToken, BulkSend, DeliveryLog, Form, Hook, Submission, User
+from webapp.models.base import utcnow
 
 ADMIN_BLUEPRINTS = {
     "auth",
@@ -18,6 +19,7 @@ ADMIN_BLUEPRINTS = {
     "forms",
     "submissions",
     "hooks",
+    "bulk",
     "logs",
     "users",
     "profile",
@@ -45,6 +47,11 @@ CONTRACT = {
     "/forms/<form_uid>/hooks/<hook_uid>/toggle",
     "/forms/<form_uid>/hooks/<hook_uid>/delete",
     "/forms/<form_uid>/hooks/<hook_uid>/test",
+    "/forms/<form_uid>/hooks/<hook_uid>/bulk",
+    "/forms/<form_uid>/hooks/<hook_uid>/bulk/backfill",
+    "/forms/<form_uid>/hooks/<hook_uid>/bulk/replay",
+    "/forms/<form_uid>/hooks/<hook_uid>/bulk/<bulk_uid>/cancel",
+    "/forms/<form_uid>/hooks/<hook_uid>/bulk/<bulk_uid>/progress",
     "/forms/<form_uid>/hooks/<hook_uid>/logs",
     "/forms/<form_uid>/hooks/<hook_uid>/logs/retry",
     "/forms/<form_uid>/hooks/<hook_uid>/logs/<log_uid>",
@@ -71,10 +78,17 @@ def rows(app, make):
     with app.app_context():
         submission_id = db.session.scalar(select(Submission.id))
         user_id = db.session.scalar(select(User.id).where(User.email == "owner@example.org"))
+        bulk = BulkSend(
+            hook_id=db.session.scalar(select(Hook.id)), kind="replay", until=utcnow(), total=1
+        )
+        db.session.add(bulk)
+        db.session.commit()
+        bulk_uid = bulk.uid
     return {
         "form_uid": form_uid,
         "hook_uid": hook_uid,
         "log_uid": log_uid,
+        "bulk_uid": bulk_uid,
         "submission_id": submission_id,
         "user_id": user_id,
     }
@@ -92,8 +106,9 @@ def snapshot(app) -> dict[str, int]:
     with app.app_context():
         counts = {
             model.__name__: db.session.scalar(select(func.count()).select_from(model))
-            for model in (Form, Hook, Submission, DeliveryLog, User, ApiToken)
+            for model in (Form, Hook, Submission, DeliveryLog, User, ApiToken, BulkSend)
         }
+        counts["bulk_states"] = hash(tuple(db.session.scalars(select(BulkSend.state))))
         counts["active_hooks"] = db.session.scalar(
             select(func.count()).select_from(Hook).where(Hook.active.is_(True))
         )

@@ -12,12 +12,17 @@ import json
 import random
 import threading
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import delete, func, insert, select, update
 
-from tests.helpers import LOOPBACK_HOOKS, make_retries_due, run_worker
+from tests.helpers import (
+    LOOPBACK_HOOKS,
+    assert_exact,
+    assert_form_and_hour_counters_exact,
+    make_retries_due,
+    run_worker,
+)
 from webapp.delivery.retries import resume_paused, retry_failed, retry_log
 from webapp.extensions import db
 from webapp.models import (
@@ -35,67 +40,6 @@ from webapp.models import (
 from webapp.models.base import new_uid, utcnow
 
 pytestmark = pytest.mark.settings(**LOOPBACK_HOOKS, RETRY_DELAYS="0,0,0")
-
-
-def counted_by_group_by() -> dict[tuple[int, str], int]:
-    rows = db.session.execute(
-        select(DeliveryLog.hook_id, DeliveryLog.status, func.count()).group_by(
-            DeliveryLog.hook_id, DeliveryLog.status
-        )
-    )
-    return {(hook_id, status): count for hook_id, status, count in rows}
-
-
-def counted_by_counters() -> dict[tuple[int, str], int]:
-    rows = db.session.execute(
-        select(HookStatusCount.hook_id, HookStatusCount.status, func.sum(HookStatusCount.n))
-        .group_by(HookStatusCount.hook_id, HookStatusCount.status)
-        .having(func.sum(HookStatusCount.n) != 0)
-    )
-    return {(hook_id, status): int(n) for hook_id, status, n in rows}
-
-
-def assert_exact(app) -> dict[tuple[int, str], int]:
-    """The counters agree with the logs, for every hook and status; returns the counts."""
-    with app.app_context():
-        truth = counted_by_group_by()
-        assert counted_by_counters() == truth
-        hook_ids = list(db.session.scalars(select(Hook.id)))
-        expected = {h: {s: truth.get((h, s), 0) for s in STATUSES} for h in hook_ids}
-        assert hook_status_counts(hook_ids) == expected
-        # Nothing is left behind for deleted hooks (the foreign key cascades).
-        orphans = db.session.scalar(
-            select(func.count())
-            .select_from(HookStatusCount)
-            .where(HookStatusCount.hook_id.not_in(select(Hook.id)))
-        )
-        assert orphans == 0
-        assert_form_and_hour_counters_exact()
-        return truth
-
-
-def assert_form_and_hour_counters_exact() -> None:
-    """form_submission_counts and log_hour_counts (migration 0004) agree with the rows."""
-    form_ids = list(db.session.scalars(select(Form.id)))
-    per_form = dict(
-        db.session.execute(
-            select(Submission.form_id, func.count())
-            .where(Submission.root_id.is_(None))  # versions (edits) are not counted
-            .group_by(Submission.form_id)
-        ).all()
-    )
-    assert form_submission_counts(form_ids) == {f: per_form.get(f, 0) for f in form_ids}
-    orphans = db.session.scalar(
-        select(func.count())
-        .select_from(FormSubmissionCount)
-        .where(FormSubmissionCount.form_id.not_in(select(Form.id)))
-    )
-    assert orphans == 0
-    by_hour: dict = {}
-    for created, status in db.session.execute(select(DeliveryLog.date_created, DeliveryLog.status)):
-        hour = created.replace(minute=0, second=0, microsecond=0)
-        by_hour.setdefault(hour, dict.fromkeys(STATUSES, 0))[status] += 1
-    assert hourly_log_counts(datetime(2000, 1, 1, tzinfo=UTC)) == by_hour
 
 
 def ingest(client, form_uid: str, token: str, instance_id: str | None = None) -> str:

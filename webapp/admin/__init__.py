@@ -1,8 +1,9 @@
 """The server-rendered admin panel: blueprints, login wiring, error pages.
 
 Blueprints (one module each): auth, dashboard, forms, submissions, hooks,
-hook_signing, logs, users, profile. Every page except the login page needs
-a logged-in user; every POST that changes data needs an editor or an admin
+bulk (a hook's backfill and replay), hook_signing, sources, logs, users,
+profile. Every page except the login page needs a logged-in user; every
+POST that changes data needs an editor or an admin
 (`webapp.admin.permissions`). Templates live in templates/<blueprint>/.
 """
 
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
     """Register the admin blueprints, the login manager and the error pages."""
     from webapp.admin import (
         auth,
+        bulk,
         dashboard,
         errors,
         forms,
@@ -36,7 +38,7 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.user_loader(load_user)
 
-    for module in (auth, dashboard, forms, submissions, hooks, sources, logs, users, profile):
+    for module in (auth, dashboard, forms, submissions, hooks, bulk, sources, logs, users, profile):
         app.register_blueprint(module.bp)
     app.register_blueprint(hook_signing.bp)
     errors.init_app(app)

@@ -210,3 +210,34 @@ class TokenCreateForm(FlaskForm):
 
 class TokenRevokeForm(FlaskForm):
     token_id = HiddenField(validators=[DataRequired()])
+
+
+class BackfillForm(FlaskForm):
+    """ "Send existing submissions" (webapp.bulk.ranges checks the dates). Prefix: backfill."""
+
+    since = StringField(
+        _l("From"), description=_l("Received on or after this day (UTC). Empty: the first.")
+    )
+    until = StringField(
+        _l("To"), description=_l("Received on or before this day (UTC). Empty: until now.")
+    )
+
+
+class ReplayForm(FlaskForm):
+    """ "Send deliveries again" (webapp.bulk.ranges checks the values). Prefix: replay."""
+
+    status = RadioField(
+        _l("Which deliveries"),
+        choices=[
+            SelectChoice("failed", _l("Failed")),
+            SelectChoice("success", _l("Delivered")),
+            SelectChoice("both", _l("Both")),
+        ],
+        default="failed",
+    )
+    since = StringField(
+        _l("From"), description=_l("Deliveries made on or after this day (UTC). Empty: the first.")
+    )
+    until = StringField(
+        _l("To"), description=_l("Deliveries made on or before this day (UTC). Empty: until now.")
+    )

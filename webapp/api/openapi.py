@@ -494,9 +494,11 @@ def _responses() -> dict[str, Schema]:
 
 def openapi_document() -> dict[str, Any]:
     """The whole OpenAPI 3 document, with this server's URL."""
+    from webapp.api.bulk import openapi_parts as bulk_parts
     from webapp.api.sources import openapi_parts
 
     source_paths, source_schemas = openapi_parts()
+    bulk_paths, bulk_schemas = bulk_parts()
     return {
         "openapi": "3.0.3",
         "info": {
@@ -507,7 +509,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "servers": [{"url": base_url()}],
         "security": [{"apiToken": []}],
-        "paths": {**_paths(), **source_paths},
+        "paths": {**_paths(), **bulk_paths, **source_paths},
         "components": {
             "securitySchemes": {
                 "apiToken": {
@@ -520,7 +522,7 @@ def openapi_document() -> dict[str, Any]:
                 "ingestBasic": {"type": "http", "scheme": "basic"},
                 "ingestQuery": {"type": "apiKey", "in": "query", "name": "token"},
             },
-            "schemas": {**_schemas(), **source_schemas},
+            "schemas": {**_schemas(), **bulk_schemas, **source_schemas},
             "responses": _responses(),
         },
     }

@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.attachments.listing import files_of
+from webapp.bulk.cancel import stop_cancelled
 from webapp.delivery.formats import PayloadError
 from webapp.delivery.queue import schedule_delivery
 from webapp.delivery.request import HookSettings, OutboundRequest, build_request
@@ -54,6 +55,7 @@ class Prepared:
     attempt_id: int
     lease: datetime
     request: OutboundRequest | None  # None when the payload could not be built
+    bulk: bool = False  # made or restarted by a backfill or replay: its retries keep that lane
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,8 @@ def prepare(
     """Claim the due, unleased, pending logs among `log_ids` and open their attempts.
 
     The lease is `now + lease_seconds()`. Logs of a disabled hook are parked,
-    logs out of tries are failed, and logs whose hook has no room
+    logs out of tries are failed, logs of a cancelled backfill or replay are
+    stopped (webapp.bulk.cancel), and logs whose hook has no room
     (`has_room(hook_id)` is False) are released again, for the caller to put
     back in the feed. Logs whose payload cannot be built are returned with
     their failed outcome, for the caller to `record`. Commits.
@@ -115,6 +118,7 @@ def prepare(
             DeliveryLog.hook_id,
             DeliveryLog.submission_id,
             DeliveryLog.message,
+            DeliveryLog.bulk_id,
         )
         .execution_options(synchronize_session=False)
     ).all()
@@ -126,9 +130,12 @@ def prepare(
     suspects = [row.id for row in claimed if row.message == INTERRUPTED]
     if suspects:
         tries = _close_interrupted_attempts(tries, suspects)
+    stopped = stop_cancelled([row for row in claimed if row.bulk_id is not None], tries, now)
     max_tries = len(current_app.config["RETRY_DELAYS"]) + 1
     ready, parked, exhausted, released = [], [], [], []
     for row in claimed:
+        if row.id in stopped:
+            continue
         if not hooks[row.hook_id].active:
             parked.append(row.id)
         elif tries[row.id] >= max_tries:
@@ -303,7 +310,16 @@ def _open_attempts(
     )
     prepared, broken = [], []
     for (row, request, error), attempt_id in zip(built, attempt_ids, strict=True):
-        item = Prepared(row.id, row.uid, tries[row.id], row.hook_id, attempt_id, lease, request)
+        item = Prepared(
+            row.id,
+            row.uid,
+            tries[row.id],
+            row.hook_id,
+            attempt_id,
+            lease,
+            request,
+            row.bulk_id is not None,
+        )
         if error is not None:
             message = f"Could not build the payload: {error}"
             broken.append((item, Outcome(False, error.permanent, None, message)))
@@ -379,7 +395,7 @@ def record(results: list[tuple[Prepared, Outcome]]) -> dict[int, str]:
             status, next_at, result = FAILED, None, "failed"
         else:
             status, next_at, result = PENDING, end + timedelta(seconds=delays[tries - 1]), "retry"
-            retries.append((item.log_id, tries, next_at))
+            retries.append((item.log_id, tries, next_at, item.bulk))
         outcomes[item.log_id] = result
         logs.append(
             {
@@ -397,6 +413,6 @@ def record(results: list[tuple[Prepared, Outcome]]) -> dict[int, str]:
     connection.execute(_ATTEMPT_RESULT, attempts)
     connection.execute(_LOG_RESULT, logs)
     db.session.commit()
-    for log_id, tries, when in retries:
-        schedule_delivery(log_id, tries, when)
+    for log_id, tries, when, bulk in retries:
+        schedule_delivery(log_id, tries, when, bulk=bulk)
     return outcomes

@@ -29,6 +29,8 @@ from datetime import datetime, timedelta
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
+from webapp.bulk.fill import kick as kick_fill
+from webapp.bulk.fill import low_water
 from webapp.dbfaults import is_disconnect
 from webapp.delivery import feed
 from webapp.delivery.claims import Outcome, Prepared, lease_seconds, prepare, record, unclaim
@@ -59,6 +61,10 @@ MAX_CLAIMED = 2 * SEND_THREADS
 SLOW = 0.25  # seconds: a hook whose sends average more than this is "slow"...
 PER_SLOW_HOOK = 4  # ...and gets at most this many threads, so it cannot take them all
 DRAIN_BUDGET = 5.0  # seconds a drain job runs before giving the worker back to RQ
+# While bulk logs (backfills, replays) fill more than half the room, the live
+# lane is still looked at this often, so a live delivery does not wait for
+# half of them to finish (docs/backfill.md, "Fairness").
+LIVE_PEEK = 0.02  # seconds
 DELIVERY_ERROR_WEIGHT = 1.0  # a send that got no answer counts as slow
 COLLECT_WAIT = 0.005  # seconds to wait for more sends to finish before recording
 DEFER = 0.5  # seconds before a log released for lack of room is looked at again
@@ -72,6 +78,10 @@ class Drainer:
     The database work stays on the calling thread (one session); only the
     HTTP calls run in the pool. Returns when the feed is empty, the budget
     is spent (then it queues another drain job) or a stop is requested.
+
+    Live ids are taken first; ids of the bulk lane (backfills, replays) only
+    when the live lane has fewer due ids than there is room for (docs/backfill.md,
+    "Fairness").
 
     If the database goes away, the drainer takes nothing more, lets the sends
     in flight finish and retries recording them until the database is back
@@ -99,8 +109,11 @@ class Drainer:
         self.per_hook: Counter[int] = Counter()
         self.latency: dict[int, float] = {}  # per hook, moving average of send seconds
         self.finished: list[tuple[Prepared, Outcome]] = []  # sent (or broken), not recorded yet
-        self.unclaimed: tuple[list[int], datetime] | None = None  # a claim cut by a disconnect
+        # A claim cut by a disconnect: its ids, its time, those of the bulk lane.
+        self.unclaimed: tuple[list[int], datetime, set[int]] | None = None
         self.sent = 0
+        self.bulk_sending = 0  # of in_flight, logs of the bulk lane
+        self.peeked = 0.0  # when the live lane was last looked at above half the room
         self.unrecorded = 0  # sends given up on: the database stayed away beyond their lease
 
     def has_room(self, hook_id: int) -> bool:
@@ -116,8 +129,8 @@ class Drainer:
                 taken = 0
                 try:
                     # Take work in batches: one claim and one commit serve many logs.
-                    if len(self.in_flight) <= MAX_CLAIMED // 2 and time.monotonic() < deadline:
-                        taken = self._take(pool)
+                    if time.monotonic() < deadline:
+                        taken = self._take_if_room(pool)
                     if self.in_flight or self.finished:
                         self._collect()
                     elif taken == 0 and not self._more_to_do(deadline):
@@ -155,11 +168,41 @@ class Drainer:
                 if not self._recover(exc):
                     return
 
-    def _take(self, pool: ThreadPoolExecutor) -> int:
+    def _pop(self, free: int) -> tuple[list[int], set[int]]:
+        """Up to `free` due ids: live ones first, then the bulk lane's with what is left.
+
+        A live id never waits behind the bulk lane, only for the next take;
+        bulk ids come in the same batches as live ones, so each claim and
+        record serves many logs.
+        """
+        ids = feed.pop_due(free)
+        room = free - len(ids)
+        if room <= 0:
+            return ids, set()
+        bulk, remaining = feed.pop_due_bulk(room)
+        if bulk and remaining < low_water():
+            kick_fill()  # the lane runs low: make the next batch of the backfill
+        return ids + bulk, set(bulk)
+
+    def _take_if_room(self, pool: ThreadPoolExecutor) -> int:
+        """Take when half the room is free; live ids only, now and then, when bulk ones fill it."""
+        if len(self.in_flight) <= MAX_CLAIMED // 2:
+            return self._take(pool)
+        now = time.monotonic()
+        if (
+            self.bulk_sending
+            and len(self.in_flight) < MAX_CLAIMED
+            and now - self.peeked >= LIVE_PEEK
+        ):
+            self.peeked = now
+            return self._take(pool, live_only=True)
+        return 0
+
+    def _take(self, pool: ThreadPoolExecutor, *, live_only: bool = False) -> int:
         free = MAX_CLAIMED - len(self.in_flight)
         if self.stop_requested():
             return 0
-        ids = feed.pop_due(free)
+        ids, bulk = (feed.pop_due(free), set()) if live_only else self._pop(free)
         if not ids:
             return 0
         now = utcnow()
@@ -169,17 +212,18 @@ class Drainer:
             if is_disconnect(exc):
                 # Not claimed (or the claim's commit is in doubt): back to the
                 # feed at once, so the ids wait in Redis, not for the sweeper.
-                self.unclaimed = (ids, now)
-                feed.push(ids, delay=DEFER)
+                self.unclaimed = (ids, now, bulk)
+                feed.push_lanes(ids, bulk, delay=DEFER)
             self.per_hook = Counter(item.hook_id for item in self.in_flight.values())
             raise
-        feed.push(batch.released, delay=DEFER)
+        feed.push_lanes(batch.released, bulk, delay=DEFER)
         self.finished.extend(batch.broken)
         sender = get_sender()
         for item in batch.ready:
             self.in_flight[pool.submit(send, item, sender)] = item
+            self.bulk_sending += item.bulk
         self.per_hook = Counter(item.hook_id for item in self.in_flight.values())
-        if len(ids) == free:
+        if len(ids) == free and not live_only:
             feed.spread()  # a backlog: let idle worker processes help
         return len(ids)
 
@@ -196,6 +240,7 @@ class Drainer:
         for future in done:
             item = self.in_flight.pop(future)
             self.per_hook[item.hook_id] -= 1
+            self.bulk_sending -= item.bulk
             outcome = future.result()
             seconds = outcome.duration if outcome.status_code else DELIVERY_ERROR_WEIGHT
             previous = self.latency.get(item.hook_id, seconds)
@@ -253,10 +298,11 @@ class Drainer:
     def _after_reconnect(self) -> None:
         """Undo a claim cut by the disconnect, record what finished (or just ping)."""
         if self.unclaimed is not None:
-            ids, now = self.unclaimed
+            ids, now, bulk = self.unclaimed
             unclaim(ids, now)
             self.unclaimed = None
-            feed.push(ids)  # already there unless another drainer took them: no-op then
+            # Already there unless another drainer took them: no-op then.
+            feed.push_lanes(ids, bulk)
         if self.finished:
             self._record()
         else:

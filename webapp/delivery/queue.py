@@ -53,9 +53,10 @@ def job_id(log_id: int, tries: int) -> str:
     return f"fh-deliver-{log_id}-{tries}"
 
 
-def schedule_delivery(log_id: int, tries: int, when: datetime) -> bool:
+def schedule_delivery(log_id: int, tries: int, when: datetime, *, bulk: bool = False) -> bool:
     """Ask rq-scheduler to queue the next attempt of a log at `when` (aware UTC).
 
+    `bulk`: the log is a backfill's or replay's, and goes back to that lane.
     Returns False when Redis could not be reached (the sweeper will catch up).
     """
     try:
@@ -63,6 +64,7 @@ def schedule_delivery(log_id: int, tries: int, when: datetime) -> bool:
             when,
             DELIVER_FUNC,
             log_id,
+            *([True] if bulk else []),
             job_id=job_id(log_id, tries),
             timeout=JOB_TIMEOUT,
             job_result_ttl=0,

@@ -6,6 +6,10 @@ or scheduled retry job). That covers a
 Redis restarted empty, an enqueue lost after commit, and a worker killed
 mid-send (its lease expires). Sending twice is prevented by the claim in
 `claims.prepare`, so an extra job costs nothing but a skipped run.
+
+Each lane is swept on its own (the logs of backfills and replays, with
+`bulk_id`, go back to the bulk lane), so a backfill waiting in its lane
+never hides a lost live delivery from the sweeper.
 """
 
 from __future__ import annotations
@@ -34,12 +38,17 @@ ON_ITS_WAY = {"queued", "scheduled", "deferred"}
 def sweep_due_logs(now: datetime | None = None) -> int:
     """Queue overdue, unleased pending logs with no live job. Returns how many."""
     now = now or utcnow()
+    return _sweep_lane(now, bulk=False) + _sweep_lane(now, bulk=True)
+
+
+def _sweep_lane(now: datetime, *, bulk: bool) -> int:
     rows = db.session.execute(
         select(DeliveryLog.id, DeliveryLog.tries)
         .where(
             DeliveryLog.status == PENDING,
             DeliveryLog.next_retry_at <= now - GRACE,
             or_(DeliveryLog.locked_until.is_(None), DeliveryLog.locked_until < now),
+            DeliveryLog.bulk_id.is_not(None) if bulk else DeliveryLog.bulk_id.is_(None),
         )
         .order_by(DeliveryLog.next_retry_at)
         .limit(BATCH)
@@ -53,7 +62,7 @@ def sweep_due_logs(now: datetime | None = None) -> int:
             for log_id, tries in rows:
                 pipe.hget(Job.key_for(job_id(log_id, tries)), "status")
             statuses = pipe.execute()
-        queued = feed.in_feed([log_id for log_id, _ in rows], connection)
+        queued = feed.in_feed([log_id for log_id, _ in rows], connection, bulk=bulk)
         feed.kick(connection)  # a drain job lost with the feed non-empty
     except RedisError as exc:
         log.warning("Sweeper cannot reach Redis: %s", exc)
@@ -63,8 +72,8 @@ def sweep_due_logs(now: datetime | None = None) -> int:
         for (log_id, _), status, in_feed in zip(rows, statuses, queued, strict=True)
         if not in_feed and (status.decode() if status else None) not in ON_ITS_WAY
     ]
-    if lost and feed.push(lost, connection=connection):
+    if lost and feed.push(lost, connection=connection, bulk=bulk):
         feed.enqueue_drain(connection)  # do not wait for a kick left by a dead drainer
-        log.info("Sweeper queued %d overdue deliveries", len(lost))
+        log.info("Sweeper queued %d overdue %sdeliveries", len(lost), "bulk " if bulk else "")
         return len(lost)
     return 0

@@ -1,6 +1,7 @@
 """The data model, one module per aggregate."""
 
 from webapp.models.attachments import Attachment, AttachmentChunk
+from webapp.models.bulk import BulkSend
 from webapp.models.counters import (
     FormSubmissionCount,
     HookStatusCount,
@@ -38,6 +39,7 @@ __all__ = [
     "Attachment",
     "AttachmentChunk",
     "Attempt",
+    "BulkSend",
     "DeliveryLog",
     "Form",
     "FormSubmissionCount",

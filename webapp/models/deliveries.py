@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, select
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
@@ -25,6 +35,9 @@ class DeliveryLog(db.Model):
     `pending`; `locked_until` is the lease of the worker sending it now.
     `reported_at` is when a final failure was emailed (webapp.reports);
     `report_claimed_until` is the lease of the report run emailing it now.
+    `bulk_id` is the backfill or replay (webapp.models.bulk) that made or
+    restarted it: such a log is sent in the bulk lane, after live ones
+    (docs/backfill.md); NULL for a live delivery.
     """
 
     __tablename__ = "delivery_logs"
@@ -38,6 +51,14 @@ class DeliveryLog(db.Model):
         Index("ix_delivery_logs_submission", "submission_id"),
         # Failure reports: final failures not yet reported.
         Index("ix_delivery_logs_status_reported", "status", "reported_at"),
+        # A bulk send's progress and cancel; live logs (NULL) are not in it.
+        Index(
+            "ix_delivery_logs_bulk_status",
+            "bulk_id",
+            "status",
+            postgresql_where=text("bulk_id IS NOT NULL"),
+            sqlite_where=text("bulk_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -55,6 +76,8 @@ class DeliveryLog(db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     report_claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # No ON DELETE action: bulk sends go only with their hook, whose logs go too.
+    bulk_id: Mapped[int | None] = mapped_column(ForeignKey("bulk_sends.id"), default=None)
 
     hook: Mapped[Hook] = relationship()
     submission: Mapped[Submission] = relationship()
