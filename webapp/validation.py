@@ -80,14 +80,19 @@ def iso_moment(text: str, *, end: bool = False) -> datetime:
     is included. Every date the API and the panel take goes through this.
     """
     text = text.strip()
-    if len(text) == 10:
-        day = date.fromisoformat(text)
-        moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        return moment + timedelta(days=1) if end else moment
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    if text.endswith("z"):  # RFC 3339 allows a lower-case Z
+        text = text[:-1] + "Z"
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except OverflowError:  # the day after 9999-12-31, or an offset past year 9999
+        raise ValueError(f"{text!r} is out of range") from None
 
 
 #: code -> English template. Placeholders are ``%(name)s`` (or ``%(name)r``
@@ -177,7 +182,6 @@ MESSAGES: dict[str, str] = {
         "Subset fields %(tags)s and %(more)s more are too long (at most %(most)s characters)."
     ),
     # A backfill's or replay's request (webapp.bulk.ranges)
-    "date.invalid": N_("%(value)r is not an ISO 8601 date or date-time."),
     "range.reversed": N_("Must not be before since."),
     "since.future": N_("Must not be in the future (until is now when not given)."),
     "statuses.choice": N_('Choose "failed", "success", or a list of both.'),

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from webapp.models import FAILED, SUCCESS
-from webapp.validation import Problem
+from webapp.validation import Problem, iso_moment
 
 REPLAYABLE = (FAILED, SUCCESS)
 
@@ -49,7 +49,7 @@ def _parse(values, now, *, replay: bool):
     until = _moment(values.get("until"), "until", problems, end=True)
     statuses = _statuses(values.get("status"), problems) if replay else ()
     # Compared as given: a date `until` is that day's start (since may be that day).
-    if since is not None and until is not None and since > parse_moment(values["until"]):
+    if since is not None and until is not None and since > iso_moment(values["until"]):
         problems.append(Problem("until", "range.reversed"))
     elif since is not None and until is None and since > now:
         problems.append(Problem("since", "since.future"))
@@ -64,30 +64,11 @@ def _moment(raw: Any, field: str, problems: list[Problem], *, end: bool) -> date
     if not isinstance(raw, str):
         problems.append(Problem(field, "value.not_text"))
         return None
-    moment = parse_moment(raw, end=end)
-    if moment is None:
-        problems.append(Problem(field, "date.invalid", {"value": raw}))
-    return moment
-
-
-def parse_moment(raw: str, *, end: bool = False) -> datetime | None:
-    """An ISO 8601 date or date-time as aware UTC (None if it is neither).
-
-    A date-time without offset is UTC. A date alone is its midnight UTC, or
-    as an `end` the next midnight, so that the day is included.
-    """
-    text = raw.strip()
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) if end else moment
-        moment = datetime.fromisoformat(text.replace(" ", "T").replace("z", "Z"))
-    except (ValueError, OverflowError):
+        return iso_moment(raw, end=end)
+    except ValueError:
+        problems.append(Problem(field, "moment.invalid", {"value": raw}))
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _statuses(raw: Any, problems: list[Problem]) -> tuple[str, ...]:
