@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, exists, func, literal, literal_column, or_, select, update
+from sqlalchemy import Select, exists, func, literal, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
@@ -33,6 +33,7 @@ from webapp.ingest.storing import LOG_UID_SQL
 from webapp.models import PENDING, DeliveryLog, Hook, Submission
 from webapp.models.base import UTCDateTime, utcnow
 from webapp.models.bulk import BACKFILL, RUNNING, BulkSend
+from webapp.models.submissions import latest_version_id
 
 REPLAYED = "Replay requested; waiting for a worker."
 # A delivery log uid made by SQLite: "hl" + 20 hex digits of randomblob (a CSPRNG).
@@ -150,29 +151,13 @@ def replay_candidates(bulk, *, counted: bool = False) -> Select:
     return select(column).select_from(DeliveryLog).where(*conditions)
 
 
-def _latest_version_id():
-    """The id of the latest received version of the submission row in the outer query."""
-    version = aliased(Submission, name="latest")
-    return (
-        select(version.id)
-        .where(
-            or_(version.id == Submission.id, version.root_id == Submission.id),
-            version.received.is_(True),
-        )
-        .order_by(version.position.desc(), version.id.desc())
-        .limit(1)
-        .correlate(Submission)
-        .scalar_subquery()
-    )
-
-
 def _insert_logs(bulk_id: int, hook_id: int, submission_ids: list[int], now) -> list[int]:
     postgres = db.engine.dialect.name == "postgresql"
     when = literal(now, UTCDateTime())
     source = select(
         literal_column(LOG_UID_SQL if postgres else _SQLITE_LOG_UID),
         literal(hook_id),
-        _latest_version_id(),
+        latest_version_id(),
         literal(bulk_id),
         literal(PENDING),
         literal(0),

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    ScalarSelect,
     String,
     UniqueConstraint,
     and_,
@@ -193,16 +194,14 @@ def summary_only(entity: Entity = Submission) -> LoaderOption:
     return load_only(*(getattr(entity, name) for name in _SUMMARY_COLUMNS), raiseload=True)
 
 
-def latest_version() -> tuple[AliasedClass[Submission], ColumnElement[bool]]:
-    """An alias for the latest received version of each submission row, and its join.
+def latest_version_id() -> ScalarSelect[int]:
+    """The id of the latest received version of the submission row of the outer query.
 
-    Join the alias on the condition to a query of submissions (rows with
-    `root_id` NULL, selected as `Submission`): each gets the version last in
-    the order of versions_of() (itself when it has no edit), in the same query.
+    A scalar subquery correlated to `Submission` (a row with `root_id` NULL):
+    the version last in the order of versions_of(), itself when it has no edit.
     """
-    latest = aliased(Submission, name="latest_version")
     other = aliased(Submission, name="chain_version")
-    latest_id = (
+    return (
         select(other.id)
         .where(
             or_(other.id == Submission.id, other.root_id == Submission.id),
@@ -213,7 +212,17 @@ def latest_version() -> tuple[AliasedClass[Submission], ColumnElement[bool]]:
         .correlate(Submission)
         .scalar_subquery()
     )
-    return latest, latest.id == latest_id
+
+
+def latest_version() -> tuple[AliasedClass[Submission], ColumnElement[bool]]:
+    """An alias for the latest received version of each submission row, and its join.
+
+    Join the alias on the condition to a query of submissions (rows with
+    `root_id` NULL, selected as `Submission`): each gets its latest_version_id()
+    version, in the same query.
+    """
+    latest = aliased(Submission, name="latest_version")
+    return latest, latest.id == latest_version_id()
 
 
 def _current_body(entity: Entity) -> ColumnElement[bytes]:
