@@ -2,8 +2,9 @@
 
 One blueprint, `api`: common.py (token auth, errors, URLs), forms.py,
 hooks.py, signing.py (a hook's signing secret), logs.py, bulk.py (backfill
-and replay), sources.py, openapi.py. The webhook URL (POST .../submissions)
-is webapp/ingest's, on the same path as the API's GET of submissions.
+and replay), sources.py; openapi/ (the OpenAPI document, one module per
+area). The webhook URL (POST .../submissions) is webapp/ingest's, on the
+same path as the API's GET of submissions.
 """
 
 from __future__ import annotations
