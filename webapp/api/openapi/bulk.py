@@ -5,12 +5,13 @@ from __future__ import annotations
 from webapp.api.openapi.parts import (
     HOOK,
     NULLABLE_DATE,
+    PAGE_PARAMS,
     Schema,
     body,
     json_answer,
     op,
+    page,
     path_params,
-    query,
     ref,
     string,
 )
@@ -21,15 +22,6 @@ STATUSES = string(enum=["failed", "success"])
 
 def paths() -> dict[str, Schema]:
     started = json_answer(ref("BulkStarted"), "Accepted: sent in the background (Location: url).")
-    bulks = {
-        "type": "object",
-        "properties": {
-            "count": COUNT,
-            "next": string(nullable=True),
-            "previous": string(nullable=True),
-            "results": {"type": "array", "items": ref("Bulk")},
-        },
-    }
     return {
         HOOK + "/backfill": {
             "parameters": path_params("form_uid", "hook_uid"),
@@ -55,11 +47,8 @@ def paths() -> dict[str, Schema]:
             "parameters": path_params("form_uid", "hook_uid"),
             "get": op(
                 "The hook's backfills and replays, newest first",
-                {"200": json_answer(bulks, "A page of backfills and replays.")},
-                parameters=[
-                    query("limit", type="integer", minimum=1),
-                    query("start", type="integer", minimum=0),
-                ],
+                {"200": json_answer(page("Bulk"), "A page of backfills and replays.")},
+                parameters=PAGE_PARAMS,
             ),
         },
         HOOK + "/bulk/{bulk_uid}": {
