@@ -1246,8 +1246,8 @@ def connect_source(
     from sqlalchemy import select
 
     from webapp.extensions import db
-    from webapp.models import Form, Source
-    from webapp.sources.settings import apply_source_settings, clean_source_settings
+    from webapp.models import Form
+    from webapp.sources.settings import clean_source_settings, save_source
 
     settings = {
         "url": server.url,
@@ -1258,13 +1258,11 @@ def connect_source(
         "since": since.date().isoformat() if since else None,
     }
     with env.app.app_context():
-        cleaned, errors = clean_source_settings(settings)
-        if errors:
-            raise RuntimeError(errors)
+        cleaned, problems = clean_source_settings(settings)
+        if problems:
+            raise RuntimeError(problems)
         form = db.session.scalar(select(Form).where(Form.uid == form_uid))
-        source = Source(form=form)
-        apply_source_settings(source, cleaned)
-        db.session.add(source)
+        source, _created = save_source(form, cleaned)
         db.session.commit()
         return source.id
 

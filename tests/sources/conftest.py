@@ -164,8 +164,8 @@ class Sources:
         from sqlalchemy import select
 
         from webapp.extensions import db
-        from webapp.models import Form, Source
-        from webapp.sources.settings import apply_source_settings, clean_source_settings
+        from webapp.models import Form
+        from webapp.sources.settings import clean_source_settings, save_source
 
         settings = {
             "url": self.server.url,
@@ -176,12 +176,10 @@ class Sources:
             **values,
         }
         with self.app.app_context():
-            cleaned, errors = clean_source_settings(settings)
-            assert not errors, errors
+            cleaned, problems = clean_source_settings(settings)
+            assert not problems, problems
             form = db.session.scalar(select(Form).where(Form.uid == form_uid))
-            source = Source(form=form)
-            apply_source_settings(source, cleaned)
-            db.session.add(source)
+            source, _created = save_source(form, cleaned)
             db.session.commit()
             return source.id
 

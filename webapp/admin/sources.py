@@ -23,7 +23,7 @@ from webapp.admin.webforms import ConfirmForm
 from webapp.extensions import db
 from webapp.models import Form, Source
 from webapp.sources.client import CentralClient, CentralError
-from webapp.sources.settings import apply_source_settings, clean_source_settings
+from webapp.sources.settings import clean_source_settings, save_source
 
 bp = Blueprint("sources", __name__)
 protect(bp)
@@ -90,7 +90,7 @@ def edit(form_uid: str):
         else:
             cleaned, problems = clean_source_settings(values, source=source)
             if not problems:
-                return _save(form, source, cleaned)
+                return _save(form, cleaned)
             errors = translated_errors(problems)
     return (
         render_template(
@@ -142,12 +142,8 @@ def _test(values: dict[str, Any], source: Source | None) -> dict[str, Any]:
     return {"projects": projects}
 
 
-def _save(form: Form, source: Source | None, cleaned: dict[str, Any]):
-    created = source is None
-    if source is None:
-        source = Source(form=form)
-        db.session.add(source)
-    apply_source_settings(source, cleaned)
+def _save(form: Form, cleaned: dict[str, Any]):
+    _source, created = save_source(form, cleaned)
     db.session.commit()
     if created:
         flash(

@@ -14,7 +14,7 @@ from flask import Response
 from webapp.api.common import bp, fail, get_form, invalid, isoformat, json_body
 from webapp.extensions import db
 from webapp.models import Source
-from webapp.sources.settings import apply_source_settings, clean_source_settings
+from webapp.sources.settings import clean_source_settings, save_source
 from webapp.validation import english_errors
 
 
@@ -52,15 +52,10 @@ def source_detail(form_uid: str):
 def source_put(form_uid: str):
     """Connect the form to a Central form (201), or change its source (200)."""
     form = get_form(form_uid)
-    source = form.source
-    cleaned, problems = clean_source_settings(json_body(), source=source)
+    cleaned, problems = clean_source_settings(json_body(), source=form.source)
     if problems:
         invalid(english_errors(problems))
-    created = source is None
-    if created:
-        source = Source(form=form)
-        db.session.add(source)
-    apply_source_settings(source, cleaned)
+    source, created = save_source(form, cleaned)
     db.session.commit()
     return source_json(source), 201 if created else 200
 

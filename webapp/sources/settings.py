@@ -16,7 +16,8 @@ from typing import Any
 
 from flask import current_app
 
-from webapp.models import SOURCE_KINDS, Source
+from webapp.extensions import db
+from webapp.models import SOURCE_KINDS, Form, Source
 from webapp.models.base import utcnow
 from webapp.sources.guard import endpoint_problems
 from webapp.validation import Problem, iso_moment
@@ -91,6 +92,21 @@ def clean_source_settings(
     if "password" in cleaned and not cleaned["password"]:
         del cleaned["password"]  # write-only: empty keeps the stored one
     return ({}, problems) if problems else (cleaned, [])
+
+
+def save_source(form: Form, cleaned: Mapping[str, Any]) -> tuple[Source, bool]:
+    """Connect `form` to a source with `cleaned` values, or change its source.
+
+    Returns (the source, whether it was created); the caller commits. The
+    one way the API, the panel, the tests and the bench connect a form.
+    """
+    source = form.source
+    created = source is None
+    if source is None:
+        source = Source(form=form)
+        db.session.add(source)
+    apply_source_settings(source, cleaned)
+    return source, created
 
 
 def apply_source_settings(source: Source, cleaned: Mapping[str, Any]) -> None:
