@@ -331,6 +331,19 @@ def load_logs(app) -> list:
         return rows
 
 
+def bulk_log_count(app) -> int:
+    """How many delivery logs belong to a backfill or replay (bulk_id set)."""
+    from sqlalchemy import func, select
+
+    from webapp.extensions import db
+    from webapp.models import DeliveryLog
+
+    with app.app_context():
+        return db.session.scalar(
+            select(func.count()).select_from(DeliveryLog).where(DeliveryLog.bulk_id.is_not(None))
+        )
+
+
 def nothing_left_to_send(app, redis_url: str | None = None) -> dict[str, object]:
     """What could still make a delivery happen; `{}` when nothing can.
 

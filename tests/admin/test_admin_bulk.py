@@ -7,10 +7,10 @@ route by test_admin_urlmap.py; here, what the page does.
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.admin.admin_support import add_logs, post_submission
-from tests.helpers import LOOPBACK_HOOKS, nothing_left_to_send, run_worker
+from tests.helpers import LOOPBACK_HOOKS, bulk_log_count, nothing_left_to_send, run_worker
 from webapp.extensions import db
 from webapp.models import BulkSend, DeliveryLog
 
@@ -130,14 +130,7 @@ def test_replay_of_both_statuses_then_cancel(app, editor, world, endpoint):
     with app.app_context():  # nothing was made: the logs are as they were
         statuses = db.session.scalars(select(DeliveryLog.status).order_by(DeliveryLog.id)).all()
         assert sorted(statuses) == ["failed", "failed", "success"]
-        assert (
-            db.session.scalar(
-                select(func.count())
-                .select_from(DeliveryLog)
-                .where(DeliveryLog.bulk_id.is_not(None))
-            )
-            == 0
-        )
+    assert bulk_log_count(app) == 0
     again = editor.post(f"{page}/{send.uid}/cancel")
     assert again.status_code == 302
     assert "It had already finished." in editor.get(page).text

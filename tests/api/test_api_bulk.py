@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.helpers import assert_exact, nothing_left_to_send, run_worker
+from tests.helpers import assert_exact, bulk_log_count, nothing_left_to_send, run_worker
 from webapp.bulk.fill import fill
 from webapp.delivery import feed
 from webapp.extensions import db
@@ -359,14 +359,7 @@ def test_a_disabled_hook_or_a_malformed_body_starts_nothing(app, api, setup):
 def _assert_nothing_started(app):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(BulkSend)) == 0
-        assert (
-            db.session.scalar(
-                select(func.count())
-                .select_from(DeliveryLog)
-                .where(DeliveryLog.bulk_id.is_not(None))
-            )
-            == 0
-        )
+    assert bulk_log_count(app) == 0
     assert nothing_left_to_send(app) == {}
 
 

@@ -35,19 +35,25 @@ def connect(app, form_uid: str) -> int:
         return source.id
 
 
+def _take_the_lease(source_id: int):
+    """Make the source due now and claim it, as a poll starts: (now, lease owner)."""
+    now = utcnow()
+    db.session.execute(
+        Source.__table__.update()
+        .where(Source.id == source_id)
+        .values(next_poll_at=now, leased_until=None)
+    )
+    db.session.commit()
+    owner = cursor.claim(source_id, now, tolerance=timedelta(0))
+    assert owner is not None
+    return now, owner
+
+
 def poll_fails(app, source_id: int, code: str = "login", message: str = "") -> None:
     """What a failed poll records (the lease taken, then finish_error)."""
     message = message or "ODK Central refused the login of field@example.org."
     with app.app_context():
-        now = utcnow()
-        db.session.execute(
-            Source.__table__.update()
-            .where(Source.id == source_id)
-            .values(next_poll_at=now, leased_until=None)
-        )
-        db.session.commit()
-        owner = cursor.claim(source_id, now, tolerance=timedelta(0))
-        assert owner is not None
+        now, owner = _take_the_lease(source_id)
         source = db.session.get(Source, source_id)
         cursor.finish_error(
             source_id,
@@ -62,14 +68,7 @@ def poll_fails(app, source_id: int, code: str = "login", message: str = "") -> N
 
 def poll_succeeds(app, source_id: int) -> None:
     with app.app_context():
-        now = utcnow()
-        db.session.execute(
-            Source.__table__.update()
-            .where(Source.id == source_id)
-            .values(next_poll_at=now, leased_until=None)
-        )
-        db.session.commit()
-        owner = cursor.claim(source_id, now, tolerance=timedelta(0))
+        now, owner = _take_the_lease(source_id)
         cursor.finish_ok(source_id, owner, polled_at=now, next_poll_at=now)
 
 
