@@ -34,8 +34,19 @@ fi
 echo "ensure $PACKAGE: installing Debian's $PACKAGE package..." >&2
 # Wait for another apt-get (a parallel `make test`) instead of failing on its lock.
 WAIT=(-o DPkg::Lock::Timeout=600)
-if ! { apt-get "${WAIT[@]}" update -qq \
-       && DEBIAN_FRONTEND=noninteractive apt-get "${WAIT[@]}" install -y -qq "$@" "$PACKAGE" >/dev/null; }; then
+install() {
+    DEBIAN_FRONTEND=noninteractive apt-get "${WAIT[@]}" install -y -qq "$@" "$PACKAGE" >/dev/null
+}
+# `make test` calls this once per package: the package lists this script
+# fetched are reused for an hour (STAMP), and fetched again if that fails.
+STAMP="${TMPDIR:-/tmp}/formhooks-apt-lists.stamp"
+recent_update() {
+    [ -n "$(find "$STAMP" -mmin -60 2>/dev/null)" ]
+}
+update() {
+    apt-get "${WAIT[@]}" update -qq && touch "$STAMP"
+}
+if ! { { recent_update && install "$@"; } || { update && install "$@"; }; }; then
     echo "ensure $PACKAGE: apt-get could not install $PACKAGE ($TESTS will be skipped)." >&2
     exit 0
 fi
