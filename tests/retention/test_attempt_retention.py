@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from tests.delivery.test_status_counters import assert_exact
-from tests.helpers import make_retries_due, run_worker
+from tests.helpers import assert_exact, make_retries_due, run_worker
 from tests.retention.retention_support import age_logs, counts, post, run
 from webapp.extensions import db
 from webapp.models import Attempt, DeliveryLog, Submission

@@ -16,8 +16,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from tests.attachments.attachment_support import INSTANCE, INSTANCE_ID, collect_upload, photo
-from tests.delivery.test_status_counters import assert_exact
-from tests.helpers import wait_until
+from tests.helpers import assert_exact, wait_until
 from tests.retention.retention_support import age, instance_ids, post, run
 from webapp.extensions import db
 from webapp.models import DeliveryLog, Submission

@@ -11,8 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.delivery.test_status_counters import assert_exact
-from tests.helpers import make_retries_due, run_worker
+from tests.helpers import assert_exact, make_retries_due, run_worker
 from tests.retention.retention_support import (
     age,
     counts,
